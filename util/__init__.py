@@ -1,0 +1,1 @@
+"""Small shared helpers: registries, errors, checkpoints, logging, HTML."""
