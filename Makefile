@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SAMPLE := datasets/sample
+DEMO_NAME := sample_cyclegan
+
+.PHONY: demo test venv sample clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+sample: venv
+	$(PY) -m datasets.make_sample --out $(SAMPLE)
+
+demo: sample
+	@start=$$(date +%s); \
+	$(PY) -m util.metrics --pred $(SAMPLE)/testA --target $(SAMPLE)/testB --label "identity (input vs answer)" && \
+	$(PY) train.py --config experiments/sample_cyclegan.json --dataroot $(SAMPLE) --name $(DEMO_NAME) --gpu_ids -1 && \
+	$(PY) test.py --dataroot $(SAMPLE) --name $(DEMO_NAME) --gpu_ids -1 && \
+	$(PY) -m util.metrics --pred results/$(DEMO_NAME)/test_latest/images --target $(SAMPLE)/testB --label "after training" && \
+	echo "demo finished in $$(( $$(date +%s) - start )) s" && \
+	echo "checkpoints: checkpoints/$(DEMO_NAME)/   TensorBoard: $(PY) -m tensorboard.main --logdir checkpoints/$(DEMO_NAME)/tb" && \
+	echo "results page: results/$(DEMO_NAME)/test_latest/index.html"
+
+test: venv
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf checkpoints results runs $(SAMPLE)

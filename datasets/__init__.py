@@ -1,0 +1,12 @@
+"""Datasets, selected by --dataset_mode: 'unaligned' (CycleGAN), 'aligned' (pix2pix), 'single' (inference)."""
+from util.registry import Registry
+
+DATASETS = Registry("dataset mode", "--dataset_mode")
+
+# Imported after DATASETS exists: each module registers its dataset class in it.
+from datasets import aligned_dataset, single_dataset, unaligned_dataset  # noqa: E402,F401
+
+
+def create_dataset(opt):
+    """Build the dataset named by ``opt.dataset_mode`` from ``opt``; unknown names raise `UserError`."""
+    return DATASETS.get(opt.dataset_mode)(opt)

@@ -1,0 +1,85 @@
+"""Shared dataset machinery: seeding items, loading + transforming images, skipping unreadable files."""
+import numbers
+import warnings
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from datasets.image_io import BadImageError, load_image
+from datasets.sampler import derive_seed
+from datasets.transforms import apply_transform, check_preprocess_options, sample_params
+from util.errors import UserError
+
+Item = Union[int, Tuple[int, int]]
+
+_MAX_SKIPS = 100  # with --skip_bad_images, give up after this many unreadable files in a row
+
+
+class BaseDataset(Dataset):
+    """Base class for datasets; subclasses implement `__len__` and `get_item`.
+
+    ``dataset[item]`` accepts a plain index or an ``(index, sample_seed)`` tuple as yielded by
+    `datasets.sampler.ResumableSampler`, and returns a dict of tensors and paths.
+    """
+
+    def __init__(self, opt):
+        """Keep ``opt`` and validate its preprocessing options (raises `UserError`)."""
+        check_preprocess_options(opt)
+        self.opt = opt
+        self.root = opt.dataroot
+        self.is_train = bool(opt.isTrain)
+        self.skip_bad_images = bool(getattr(opt, "skip_bad_images", False))
+
+    @staticmethod
+    def modify_commandline_options(parser, is_train: bool):
+        """Add dataset-specific options to an argparse ``parser`` and return it (default: unchanged)."""
+        return parser
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def get_item(self, index: int, generator: torch.Generator) -> Dict:
+        """Return the sample at ``index``, drawing all randomness from ``generator``."""
+        raise NotImplementedError
+
+    def resolve_item(self, item: Item) -> Tuple[int, torch.Generator]:
+        """Turn an int index or an ``(index, sample_seed)`` tuple into ``(index, seeded generator)``.
+
+        A bare index gets a generator seeded from (``opt.seed``, index).
+        """
+        if isinstance(item, (tuple, list)):
+            index, seed = int(item[0]), int(item[1])
+        elif isinstance(item, numbers.Integral) or (torch.is_tensor(item) and item.numel() == 1):
+            index = int(item)
+            seed = derive_seed("index", self.opt.seed, index)
+        else:
+            raise TypeError(f"dataset items are an int index or (index, sample_seed), got {item!r}")
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        return index, generator
+
+    def __getitem__(self, item: Item) -> Dict:
+        index, generator = self.resolve_item(item)
+        if not self.skip_bad_images:
+            return self.get_item(index, generator)
+        # Replace an unreadable sample by the next index; the generator continues, so it stays deterministic.
+        for attempt in range(min(_MAX_SKIPS, len(self))):
+            try:
+                return self.get_item((index + attempt) % len(self), generator)
+            except BadImageError as err:
+                warnings.warn(f"skipping: {err}")
+        raise UserError(f"{min(_MAX_SKIPS, len(self))} images in a row under {self.root} are unreadable: "
+                        f"check the dataset files")
+
+    def load_transformed(self, path: str, grayscale: bool, generator: Optional[torch.Generator]) -> torch.Tensor:
+        """Load the image at ``path`` and return it augmented with fresh params, shape (C, H, W) in [-1, 1]."""
+        return self.transform(load_image(path, grayscale), grayscale, generator)
+
+    def transform(self, img: Image.Image, grayscale: bool, generator: Optional[torch.Generator],
+                  params: Optional[Dict] = None) -> torch.Tensor:
+        """Apply `apply_transform` to ``img`` with ``params`` (drawn from ``generator`` if None)."""
+        if params is None and self.is_train:
+            params = sample_params(self.opt, img.size, generator)
+        return apply_transform(img, self.opt, params, grayscale, self.is_train)

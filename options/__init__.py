@@ -1,0 +1,1 @@
+"""Argparse option classes: `BaseOptions` (shared), `TrainOptions`, `TestOptions`."""

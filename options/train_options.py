@@ -1,0 +1,51 @@
+"""Options of train.py."""
+import argparse
+
+import models
+from options.base_options import BaseOptions
+from util.errors import UserError
+
+
+class TrainOptions(BaseOptions):
+    """Train an image-to-image translation model (CycleGAN, pix2pix, ...) on a folder of images."""
+
+    is_train = True
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """Add the shared flags, then the training flags."""
+        parser = super().initialize(parser)
+        g = parser.add_argument_group("training")
+        g.add_argument("--phase", type=str, default="train", help="data split to train on: <dataroot>/<phase>A etc.")
+        g.add_argument("--n_epochs", type=int, default=100, help="epochs at the initial learning rate")
+        g.add_argument("--n_epochs_decay", type=int, default=100, help="epochs over which the learning rate decays (linear policy)")
+        g.add_argument("--epoch_count", type=int, default=1, help="number of the first epoch (set from the checkpoint with --continue_train)")
+        g.add_argument("--continue_train", action="store_true", help="resume from the checkpoint chosen by --epoch in <checkpoints_dir>/<name>")
+        g.add_argument("--lr", type=float, default=0.0002, help="Adam learning rate")
+        g.add_argument("--beta1", type=float, default=0.5, help="Adam beta1")
+        g.add_argument("--gan_mode", type=str, default="lsgan", choices=models.losses.GAN_LOSSES.names(), help="GAN objective")
+        g.add_argument("--pool_size", type=int, default=50, help="image pool of past fakes shown to the discriminator (0 = no pool)")
+        g.add_argument("--lr_policy", type=str, default="linear", choices=models.schedulers.SCHEDULERS.names(), help="learning rate schedule: linear = constant for n_epochs then linear decay to 0")
+        g.add_argument("--lr_decay_iters", type=int, default=50, help="step policy: multiply the lr by 0.1 every this many epochs")
+        g.add_argument("--amp", type=str, default="none", choices=["none", "fp16", "bf16"], help="mixed precision: fp16 (autocast + GradScaler) or bf16 (autocast, no scaling)")
+
+        g = parser.add_argument_group("logging and checkpoints")
+        g.add_argument("--print_freq", type=int, default=100, help="iterations between loss read-outs (progress bar and TensorBoard)")
+        g.add_argument("--display_freq", type=int, default=400, help="iterations between TensorBoard image grids")
+        g.add_argument("--save_latest_freq", type=int, default=5000, help="iterations between saves of the 'latest' checkpoint")
+        g.add_argument("--save_epoch_freq", type=int, default=5, help="epochs between numbered checkpoints")
+        g.add_argument("--log_dir", type=str, default=None, help="TensorBoard log folder (default: <checkpoints_dir>/<name>/tb)")
+        return parser
+
+    def validate(self, opt: argparse.Namespace) -> None:
+        """Check training-specific option combinations."""
+        super().validate(opt)
+        if opt.dataroot is None:
+            raise UserError("--dataroot is required: the folder holding trainA/ and trainB/ (or train/ for aligned data)")
+        for flag in ("n_epochs", "n_epochs_decay"):
+            if getattr(opt, flag) < 0:
+                raise UserError(f"--{flag} must be 0 or more")
+        if opt.n_epochs + opt.n_epochs_decay < 1:
+            raise UserError("--n_epochs plus --n_epochs_decay must be at least 1")
+        for flag in ("print_freq", "display_freq", "save_latest_freq", "save_epoch_freq"):
+            if getattr(opt, flag) < 1:
+                raise UserError(f"--{flag} must be at least 1")

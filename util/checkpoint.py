@@ -1,0 +1,127 @@
+"""Checkpoints: one dict that holds everything needed to resume a run, written atomically."""
+import argparse
+import os
+import random
+from typing import Dict
+
+import numpy as np
+import torch
+
+from util.errors import UserError
+
+CHECKPOINT_VERSION = 1
+
+
+def checkpoint_path(opt: argparse.Namespace, label: str) -> str:
+    """<checkpoints_dir>/<name>/<label>.pt, where label is 'latest' or an epoch number."""
+    return os.path.join(opt.checkpoints_dir, opt.name, f"{label}.pt")
+
+
+def save_atomic(state: Dict, path: str) -> None:
+    """Write `state` with torch.save to a temporary file next to `path`, then rename it over `path`.
+
+    A crash during the write leaves the previous file at `path` untouched.
+    """
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: str) -> Dict:
+    """Load a checkpoint dict on the CPU with `weights_only=True`; raise `UserError` if it cannot be read."""
+    if not os.path.isfile(path):
+        raise UserError(f"no checkpoint at {path}: train first, or pick another --name/--epoch/--checkpoints_dir")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a corrupt or foreign file: say which, not a pickle traceback
+        raise UserError(f"cannot load checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+
+
+def rng_state() -> Dict:
+    """States of Python's, NumPy's and torch's (CPU and CUDA) random generators, as safe-to-load types."""
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict) -> None:
+    """Restore the generators saved by `rng_state`."""
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_state(model, schedulers: Dict, scalers: Dict, opt: argparse.Namespace,
+                   epoch: int, epoch_iter: int, total_iters: int) -> Dict:
+    """Everything a resumed run needs: networks, optimizers, schedulers, scalers, pools, position, RNGs, options.
+
+    `epoch`/`epoch_iter` is where training continues: the epoch number and the batches already done in it.
+    """
+    return {
+        "version": CHECKPOINT_VERSION,
+        "opt": vars(opt).copy(),
+        "epoch": epoch,
+        "epoch_iter": epoch_iter,
+        "total_iters": total_iters,
+        "nets": {name: net.state_dict() for name, net in model.nets.items()},
+        "optimizers": {name: o.state_dict() for name, o in model.optimizers.items()},
+        "schedulers": {name: s.state_dict() for name, s in schedulers.items()},
+        "scalers": {name: s.state_dict() for name, s in scalers.items()},
+        "pools": {name: p.state_dict() for name, p in model.pools.items()},
+        "rng": rng_state(),
+    }
+
+
+def load_network(net: torch.nn.Module, state_dict: Dict, name: str, path: str) -> None:
+    """Load `state_dict` into `net`; on a mismatch raise `UserError` naming the keys and the likely cause."""
+    result = net.load_state_dict(state_dict, strict=False)
+    shape_errors = [k for k, v in state_dict.items()
+                    if k in net.state_dict() and net.state_dict()[k].shape != v.shape]
+    if result.missing_keys or result.unexpected_keys or shape_errors:
+        parts = []
+        for label, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys),
+                            ("mismatched shape", shape_errors)):
+            if keys:
+                parts.append(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
+        raise UserError(f"network {name} in {path} does not fit the built architecture ({'; '.join(parts)}); "
+                        "check --netG/--netD/--ngf/--ndf/--norm/--input_nc/--output_nc against the trained run")
+
+
+def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, path: str,
+                           restore_rng: bool = True) -> Dict:
+    """Load a `training_state` dict into the live objects; return its position {epoch, epoch_iter, total_iters}."""
+    for name, net in model.nets.items():
+        if name not in state["nets"]:
+            raise UserError(f"checkpoint {path} has no network {name}: it was saved by another --model")
+        load_network(net, state["nets"][name], name, path)
+    for name, optimizer in model.optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    for name, scheduler in schedulers.items():
+        scheduler.load_state_dict(state["schedulers"][name])
+    for name, scaler in scalers.items():
+        scaler.load_state_dict(state["scalers"][name])
+    for name, pool in model.pools.items():
+        pool.load_state_dict(state["pools"][name], model.device)
+    if restore_rng:
+        set_rng_state(state["rng"])
+    return {k: state[k] for k in ("epoch", "epoch_iter", "total_iters")}
+

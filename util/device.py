@@ -1,0 +1,41 @@
+"""Choosing the device from --gpu_ids and seeding every random number generator."""
+import random
+import warnings
+
+import numpy as np
+import torch
+
+from util.errors import UserError
+
+
+def parse_gpu_ids(gpu_ids: str) -> list:
+    """'0,1' -> [0, 1]; '-1' -> []; 'auto' -> [0] when CUDA is available, else []."""
+    if gpu_ids == "auto":
+        return [0] if torch.cuda.is_available() else []
+    try:
+        ids = [int(part) for part in gpu_ids.split(",") if part.strip() != ""]
+    except ValueError:
+        raise UserError(f"--gpu_ids {gpu_ids!r}: expected 'auto', '-1' (CPU) or comma-separated GPU numbers like '0' or '0,1'") from None
+    return [i for i in ids if i >= 0]
+
+
+def select_device(gpu_ids: str) -> torch.device:
+    """Return the torch.device for --gpu_ids; raise `UserError` when CUDA is asked for but absent."""
+    ids = parse_gpu_ids(gpu_ids)
+    if not ids:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UserError(f"--gpu_ids {gpu_ids} asks for CUDA, but this torch sees no CUDA device; pass --gpu_ids -1 to run on the CPU")
+    if ids[0] >= torch.cuda.device_count():
+        raise UserError(f"--gpu_ids {gpu_ids}: GPU {ids[0]} does not exist (this machine has {torch.cuda.device_count()}); pick one below that")
+    if len(ids) > 1:
+        warnings.warn(f"--gpu_ids {gpu_ids}: one process uses only GPU {ids[0]}; launch with torchrun to train on several GPUs")
+    torch.cuda.set_device(ids[0])
+    return torch.device("cuda", ids[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's `random`, NumPy and torch (all devices) with `seed`."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,29 @@
+"""Running a generator on whole images of any size."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int):
+    """Pad (N, C, H, W) on the bottom/right so H and W are multiples of `multiple`.
+
+    Returns the padded tensor and the original (H, W). Reflection padding avoids dark borders; it
+    needs the pad to be smaller than the image, so tiny images use edge replication instead.
+    """
+    height, width = images.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return images, (height, width)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+@torch.no_grad()
+def translate(generator: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Run `generator` on (N, C, H, W) images of any H, W; returns (N, C_out, H, W).
+
+    The input is padded to the generator's `size_multiple` and the output cropped back.
+    """
+    multiple = getattr(generator, "size_multiple", 1)
+    padded, (height, width) = pad_to_multiple(images, multiple)
+    return generator(padded)[..., :height, :width]
