@@ -142,3 +142,15 @@ def test_gpu_request_without_cuda_is_a_clear_error(unaligned_root, tmp_path, cap
     err = user_error(capsys, train_script.main, ["--dataroot", str(unaligned_root), "--gpu_ids", "0",
                                                   "--checkpoints_dir", str(tmp_path)])
     assert "--gpu_ids -1" in err
+
+
+def test_test_py_on_aligned_pairs_shows_targets(aligned_root, tmp_path):
+    ckpt, results = tmp_path / "ckpt", tmp_path / "results"
+    run_train(aligned_root, ckpt, "p2p", "--model", "pix2pix", "--netG", "resnet_6blocks", "--max_dataset_size", "2")
+    run_test(aligned_root, ckpt, results, "p2p", "--eval")
+    out = results / "p2p" / "test_latest"
+    for folder in ("images", "inputs", "targets"):
+        files = sorted(os.listdir(out / folder))
+        assert files == ["img_000.png", "img_001.png"]
+        assert Image.open(out / folder / files[0]).size == (32, 32)     # the A half of a 64x32 pair
+    assert "<th>target</th>" in (out / "index.html").read_text()
