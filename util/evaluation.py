@@ -7,7 +7,6 @@ Used by ``test.py --eval_metrics`` (metrics.json next to the results), by ``trai
         --real datasets/sample/testB --feature_extractor random_conv
 """
 import argparse
-import copy
 import json
 import math
 import os
