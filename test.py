@@ -22,6 +22,7 @@ from options.test_options import TestOptions
 from util.checkpoint import checkpoint_path, load_checkpoint, load_network
 from util.device import select_device
 from util.errors import UserError, exit_on_user_error
+from util.evaluation import ResultsEvaluator
 from util.html import write_results_page
 from util.images import save_tensor_image
 from util.inference import translate
@@ -85,6 +86,7 @@ def main(argv=None) -> None:
     device = select_device(opt.gpu_ids)
     print(options.format_options(opt))
     generator = load_generator(opt, device)
+    evaluator = ResultsEvaluator(opt, device) if opt.eval_metrics else None
 
     source_root = resolve_source(opt)
     dataset = create_dataset(opt)
@@ -106,9 +108,11 @@ def main(argv=None) -> None:
                     rows.append(save_result(item, output, source_root, out_dir))
                 progress.update(len(group))
 
+    metrics = evaluator.run(out_dir, rows) if evaluator else None
     columns = ["input", "output"] + (["target"] if any("target" in r for r in rows) else [])
     page = os.path.join(out_dir, "index.html")
-    write_results_page(page, f"{opt.name}: {opt.phase}, epoch {opt.epoch}, {opt.direction}", rows, columns)
+    write_results_page(page, f"{opt.name}: {opt.phase}, epoch {opt.epoch}, {opt.direction}", rows, columns,
+                       summary=metrics, page_size=opt.html_page_size)
     print(f"translated {len(rows)} images into {os.path.join(out_dir, 'images')}\nopen {page}")
 
 

@@ -24,6 +24,7 @@ from util.device import select_device, seed_everything
 from util.errors import UserError, exit_on_user_error
 from util.images import visuals_grid
 from util.loss_meter import LossMeter
+from util.train_evaluation import maybe_training_evaluator
 
 
 @exit_on_user_error
@@ -71,6 +72,7 @@ def main(argv=None) -> None:
         save_atomic(training_state(model, schedulers, scalers, opt, epoch, epoch_iter, total_iters),
                     checkpoint_path(opt, label))
 
+    evaluator = maybe_training_evaluator(opt, device)
     writer = SummaryWriter(log_dir=opt.log_dir or os.path.join(run_dir, "tb"))
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     window = LossMeter()   # losses since the last print
@@ -126,6 +128,10 @@ def main(argv=None) -> None:
         save("latest", epoch + 1, 0)
         if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
             save(str(epoch), epoch + 1, 0)
+        if evaluator and evaluator.due(epoch):
+            generator = model.nets[type(model).inference_generator(opt, opt.direction)[0]]
+            for name, value in evaluator.evaluate(generator, epoch).items():
+                writer.add_scalar(f"eval/{name}", value, epoch)
         tqdm.write(f"epoch {epoch}/{last_epoch} done: " + ", ".join(f"{k} {v:.3f}" for k, v in epoch_mean.items()))
 
     writer.close()

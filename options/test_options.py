@@ -6,6 +6,7 @@ from typing import Dict, List, Optional
 
 from options.base_options import BaseOptions
 from util.errors import UserError
+from util.evaluation import add_eval_options
 
 # Options that describe the trained networks; test.py takes them from the run's opt.json so the
 # user does not repeat them (a flag given on the command line still wins).
@@ -30,7 +31,7 @@ class TestOptions(BaseOptions):
         g.add_argument("--eval", action="store_true", help="run networks in eval mode (BatchNorm running statistics, no dropout)")
         # At test time images keep their size and are neither cropped nor flipped, unless asked.
         parser.set_defaults(preprocess="none", no_flip=True, dataset_mode="single", num_threads=2)
-        return parser
+        return add_eval_options(parser, is_train=False)
 
     def extra_defaults(self, parser: argparse.ArgumentParser, args: Optional[List[str]]) -> Dict:
         """Read the architecture options of the trained run from <checkpoints_dir>/<name>/opt.json."""

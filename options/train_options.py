@@ -4,6 +4,7 @@ import argparse
 import models
 from options.base_options import BaseOptions
 from util.errors import UserError
+from util.evaluation import add_eval_options
 
 
 class TrainOptions(BaseOptions):
@@ -34,7 +35,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--save_latest_freq", type=int, default=5000, help="iterations between saves of the 'latest' checkpoint")
         g.add_argument("--save_epoch_freq", type=int, default=5, help="epochs between numbered checkpoints")
         g.add_argument("--log_dir", type=str, default=None, help="TensorBoard log folder (default: <checkpoints_dir>/<name>/tb)")
-        return parser
+        return add_eval_options(parser, is_train=True)
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check training-specific option combinations."""
@@ -46,6 +47,8 @@ class TrainOptions(BaseOptions):
                 raise UserError(f"--{flag} must be 0 or more")
         if opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError("--n_epochs plus --n_epochs_decay must be at least 1")
+        if opt.eval_freq < 0 or opt.eval_num < 1:
+            raise UserError("--eval_freq must be 0 (off) or more and --eval_num at least 1")
         for flag in ("print_freq", "display_freq", "save_latest_freq", "save_epoch_freq"):
             if getattr(opt, flag) < 1:
                 raise UserError(f"--{flag} must be at least 1")
