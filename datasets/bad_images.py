@@ -6,7 +6,7 @@ from tqdm import tqdm
 
 from datasets.image_io import BadImageError
 
-SKIPPED_KEY = "skipped_images"  # per-sample count of unreadable files replaced, added to each item
+SKIPPED_KEY = "skipped_images"  # per sample: how many unreadable files were skipped to produce it
 _warned: Set[str] = set()       # per process (DataLoader workers each keep their own)
 
 
@@ -33,8 +33,9 @@ class SkippedImageTally:
         """Close the epoch; return its summary line, or None if nothing was skipped."""
         count, self.epoch = self.epoch, 0
         self.total += count
-        return f"epoch {epoch}: {count} samples replaced because of unreadable images (--skip_bad_images)" if count else None
+        return f"epoch {epoch}: skipped unreadable images {count} times (--skip_bad_images)" if count else None
 
     def run_summary(self) -> Optional[str]:
         """The end-of-run summary line, or None if nothing was skipped."""
-        return f"{self.total} samples were replaced because of unreadable images in this run" if self.total else None
+        return (f"skipped unreadable images {self.total} times in this run (the warnings name the files)"
+                if self.total else None)

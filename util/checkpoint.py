@@ -98,18 +98,19 @@ def training_state(model, schedulers: Dict, scalers: Dict, opt: argparse.Namespa
 
 def load_network(net: torch.nn.Module, state_dict: Dict, name: str, path: str) -> None:
     """Load `state_dict` into `net`; on a mismatch raise `UserError` naming the keys and the likely cause."""
-    result = net.load_state_dict(state_dict, strict=False)
-    shape_errors = [k for k, v in state_dict.items()
-                    if k in net.state_dict() and net.state_dict()[k].shape != v.shape]
-    if result.missing_keys or result.unexpected_keys or shape_errors:
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shape_errors = [k for k, v in state_dict.items() if k in expected and expected[k].shape != v.shape]
+    if missing or unexpected or shape_errors:
         parts = []
-        for label, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys),
-                            ("mismatched shape", shape_errors)):
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mismatched shape", shape_errors)):
             if keys:
                 parts.append(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
-        option = probable_option(name, net.state_dict(), state_dict)
+        option = probable_option(name, expected, state_dict)
         raise UserError(f"network {name} in {path} does not fit the built architecture ({'; '.join(parts)}); "
                         f"probably {option} differs from the trained run: pass the value it was trained with")
+    net.load_state_dict(state_dict)
 
 
 def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, path: str,
