@@ -149,7 +149,7 @@ def main(argv=None) -> None:
         tqdm.write(f"epoch {epoch}/{last_epoch} done: " + ", ".join(f"{k} {v:.3f}" for k, v in epoch_mean.items()))
         if skipped_line := skipped_images.end_epoch(epoch):
             tqdm.write(skipped_line)
-        if stop.requested:
+        if stop.requested and epoch < last_epoch:
             tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch + 1, 0))
             break
 
