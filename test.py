@@ -26,6 +26,7 @@ from util.evaluation import ResultsEvaluator
 from util.html import write_results_page
 from util.images import save_tensor_image
 from util.inference import translate
+from util.reference_weights import load_reference_weights, reference_weights_path
 
 
 def trained_direction(opt) -> str:
@@ -61,10 +62,16 @@ def resolve_source(opt) -> str:
 def load_generator(opt, device: torch.device) -> torch.nn.Module:
     """Build the generator that translates in `opt.direction` and load its trained weights."""
     path = checkpoint_path(opt, opt.epoch)
-    if not os.path.isfile(path):
-        raise UserError(f"no checkpoint {path}: train with --name {opt.name} first, or pass --checkpoints_dir/--epoch")
     name, input_nc, output_nc = MODELS.get(opt.model).inference_generator(opt, trained_direction(opt))
+    reference = reference_weights_path(opt.checkpoints_dir, opt.name, opt.epoch, name)
+    if not os.path.isfile(path) and not os.path.isfile(reference):
+        raise UserError(f"no checkpoint {path} (nor a reference-implementation {os.path.basename(reference)}): "
+                        f"train with --name {opt.name} first, or pass --checkpoints_dir/--epoch")
     generator = networks.build_generator(opt, input_nc, output_nc).to(device)
+    if not os.path.isfile(path):   # e.g. latest_net_G_A.pth from the reference implementation
+        load_network(generator, load_reference_weights(reference), name, reference)
+        generator.train(not opt.eval)
+        return generator
     state = load_checkpoint(path)
     if name not in state.get("nets", {}):
         raise UserError(f"checkpoint {path} has no network {name}; was it trained with --model {opt.model}?")

@@ -15,6 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from datasets import create_dataset
+from datasets.bad_images import SkippedImageTally
 from datasets.sampler import ResumableSampler
 from models import create_model
 from models.schedulers import SCHEDULERS, step_scheduler
@@ -23,7 +24,11 @@ from util.checkpoint import checkpoint_path, load_checkpoint, restore_training_s
 from util.device import select_device, seed_everything
 from util.errors import UserError, exit_on_user_error
 from util.images import visuals_grid
+from util.interrupt import GracefulInterrupt, ignore_interrupts
 from util.loss_meter import LossMeter
+from util.nonfinite import NonFiniteGuard
+from util.retention import prune_epoch_checkpoints
+from util.setup_checks import check_training_size
 from util.train_evaluation import maybe_training_evaluator
 
 
@@ -49,11 +54,12 @@ def main(argv=None) -> None:
                                drop_last=drop_last, batch_size=opt.batch_size)
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=opt.num_threads,
                         pin_memory=device.type == "cuda", drop_last=drop_last,
-                        persistent_workers=opt.num_threads > 0)
+                        persistent_workers=opt.num_threads > 0, worker_init_fn=ignore_interrupts)
     print(f"dataset: {len(dataset)} training images, {len(loader)} iterations per epoch")
 
     # ---------------------------------------------------------------- model, optimizers, AMP
     model = create_model(opt, device)
+    check_training_size(opt, model)
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
     # fp16 needs loss scaling (one scaler per optimizer); bf16 has fp32's range and needs none.
     scalers = {name: torch.amp.GradScaler(device.type, enabled=opt.amp == "fp16") for name in model.optimizers}
@@ -67,10 +73,13 @@ def main(argv=None) -> None:
         position = restore_training_state(load_checkpoint(resume_path), model, schedulers, scalers, resume_path)
         start_epoch, start_iter, total_iters = position["epoch"], position["epoch_iter"], position["total_iters"]
         print(f"resumed from {resume_path}: epoch {start_epoch}, iteration {start_iter} of the epoch, {total_iters} in total")
+    guard = NonFiniteGuard(opt.max_nonfinite_steps, resume_path if opt.continue_train else None)
+    skipped_images = SkippedImageTally()
 
     def save(label: str, epoch: int, epoch_iter: int) -> None:
         save_atomic(training_state(model, schedulers, scalers, opt, epoch, epoch_iter, total_iters),
                     checkpoint_path(opt, label))
+        guard.last_checkpoint = checkpoint_path(opt, label)
 
     evaluator = maybe_training_evaluator(opt, device)
     writer = SummaryWriter(log_dir=opt.log_dir or os.path.join(run_dir, "tb"))
@@ -79,6 +88,7 @@ def main(argv=None) -> None:
     epoch_losses = LossMeter()
 
     # ---------------------------------------------------------------- the loop
+    stop = GracefulInterrupt().install()   # SIGINT/SIGTERM: finish the step, save latest, exit 0
     for epoch in tqdm(range(start_epoch, last_epoch + 1), desc="epochs", initial=start_epoch - 1, total=last_epoch):
         sampler.set_epoch(epoch)
         epoch_iter = start_iter if epoch == start_epoch else 0
@@ -88,6 +98,7 @@ def main(argv=None) -> None:
         progress = tqdm(loader, desc=f"epoch {epoch}", leave=False, initial=epoch_iter,
                         total=epoch_iter + len(loader))
         for batch in progress:
+            skipped_images.add(batch)
             model.set_input(batch)
             with autocast():
                 model.forward()
@@ -96,6 +107,8 @@ def main(argv=None) -> None:
                 with autocast():
                     losses = step.compute_losses()
                 loss = sum(losses.values())
+                if not guard.step_ok(loss, step.name, total_iters):   # NaN/inf: skip this update
+                    continue
                 optimizer, scaler = model.optimizers[step.optimizer], scalers[step.optimizer]
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -116,7 +129,13 @@ def main(argv=None) -> None:
                 writer.add_image("visuals", visuals_grid(model.visuals()), total_iters)
             if total_iters % opt.save_latest_freq == 0:
                 save("latest", epoch, epoch_iter)
+            if stop.requested:
+                break
         progress.close()
+        if stop.requested and epoch_iter < progress.total:   # stopped inside the epoch: save the exact position
+            save("latest", epoch, epoch_iter)
+            tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch, epoch_iter))
+            break
 
         # ------------------------------------------------------------ end of epoch
         epoch_mean = epoch_losses.means()
@@ -128,13 +147,22 @@ def main(argv=None) -> None:
         save("latest", epoch + 1, 0)
         if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
             save(str(epoch), epoch + 1, 0)
+            prune_epoch_checkpoints(run_dir, opt.keep_checkpoints)
         if evaluator and evaluator.due(epoch):
             generator = model.nets[type(model).inference_generator(opt, opt.direction)[0]]
             for name, value in evaluator.evaluate(generator, epoch).items():
                 writer.add_scalar(f"eval/{name}", value, epoch)
         tqdm.write(f"epoch {epoch}/{last_epoch} done: " + ", ".join(f"{k} {v:.3f}" for k, v in epoch_mean.items()))
+        if skipped_line := skipped_images.end_epoch(epoch):
+            tqdm.write(skipped_line)
+        if stop.requested and epoch < last_epoch:
+            tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch + 1, 0))
+            break
 
+    stop.restore()
     writer.close()
+    if skipped_images.run_summary():
+        print(skipped_images.run_summary())
     print(f"checkpoints: {run_dir}\nTensorBoard: tensorboard --logdir {opt.log_dir or os.path.join(run_dir, 'tb')}")
 
 

@@ -1,12 +1,12 @@
 """Shared dataset machinery: seeding items, loading + transforming images, skipping unreadable files."""
 import numbers
-import warnings
 from typing import Dict, Optional, Tuple, Union
 
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from datasets.bad_images import SKIPPED_KEY, warn_skipped
 from datasets.image_io import BadImageError, load_image
 from datasets.sampler import derive_seed
 from datasets.transforms import apply_transform, check_preprocess_options, sample_params
@@ -67,9 +67,9 @@ class BaseDataset(Dataset):
         # Replace an unreadable sample by the next index; the generator continues, so it stays deterministic.
         for attempt in range(min(_MAX_SKIPS, len(self))):
             try:
-                return self.get_item((index + attempt) % len(self), generator)
+                return {**self.get_item((index + attempt) % len(self), generator), SKIPPED_KEY: attempt}
             except BadImageError as err:
-                warnings.warn(f"skipping: {err}")
+                warn_skipped(err)
         raise UserError(f"{min(_MAX_SKIPS, len(self))} images in a row under {self.root} are unreadable: "
                         f"check the dataset files")
 

@@ -14,7 +14,15 @@ _SKIP_HINT = "remove it or pass --skip_bad_images"
 
 
 class BadImageError(UserError):
-    """An image file exists but cannot be decoded (empty, truncated, not an image)."""
+    """An image file exists but cannot be decoded (empty, truncated, not an image).
+
+    Keeps `path` and `reason` so that --skip_bad_images can report the file in one line.
+    """
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"cannot read image {path}: {reason}; {_SKIP_HINT}")
+        self.path = path
+        self.reason = reason
 
 
 def is_image_file(path: str) -> bool:
@@ -53,7 +61,7 @@ def load_image(path: str, grayscale: bool) -> Image.Image:
     """
     try:
         if os.path.getsize(path) == 0:
-            raise BadImageError(f"cannot read image {path}: the file is empty; {_SKIP_HINT}")
+            raise BadImageError(path, "the file is empty")
         with Image.open(path) as img:
             img.load()  # force the full decode now so truncated files fail here, not later
             img = ImageOps.exif_transpose(img)
@@ -63,7 +71,7 @@ def load_image(path: str, grayscale: bool) -> Image.Image:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
-        raise BadImageError(f"cannot read image {path}: {reason}; {_SKIP_HINT}") from err
+        raise BadImageError(path, reason) from err
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

@@ -63,6 +63,7 @@ class BaseOptions:
         g.add_argument("--max_dataset_size", type=int, default=sys.maxsize, help="use at most this many images per domain")
         g.add_argument("--preprocess", type=str, default="resize_and_crop", choices=["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"], help="how images are resized and cropped")
         g.add_argument("--no_flip", action="store_true", help="do not flip images horizontally for augmentation")
+        g.add_argument("--skip_bad_images", action="store_true", help="skip unreadable image files (one warning line each, counted in a summary) instead of stopping with an error")
         g.add_argument("--epoch", type=str, default="latest", help="which checkpoint to load: 'latest' or an epoch number")
         return parser
 

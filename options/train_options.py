@@ -35,6 +35,8 @@ class TrainOptions(BaseOptions):
         g.add_argument("--save_latest_freq", type=int, default=5000, help="iterations between saves of the 'latest' checkpoint")
         g.add_argument("--save_epoch_freq", type=int, default=5, help="epochs between numbered checkpoints")
         g.add_argument("--log_dir", type=str, default=None, help="TensorBoard log folder (default: <checkpoints_dir>/<name>/tb)")
+        g.add_argument("--keep_checkpoints", type=int, default=0, help="keep only the newest N numbered epoch checkpoints (0 = keep all; latest.pt is always kept)")
+        g.add_argument("--max_nonfinite_steps", type=int, default=20, help="stop training after this many consecutive steps with a NaN/inf loss (each such step is skipped)")
         return add_eval_options(parser, is_train=True)
 
     def validate(self, opt: argparse.Namespace) -> None:
@@ -49,6 +51,8 @@ class TrainOptions(BaseOptions):
             raise UserError("--n_epochs plus --n_epochs_decay must be at least 1")
         if opt.eval_freq < 0 or opt.eval_num < 1:
             raise UserError("--eval_freq must be 0 (off) or more and --eval_num at least 1")
-        for flag in ("print_freq", "display_freq", "save_latest_freq", "save_epoch_freq"):
+        if opt.keep_checkpoints < 0:
+            raise UserError(f"--keep_checkpoints must be 0 (keep all) or more, got {opt.keep_checkpoints}")
+        for flag in ("print_freq", "display_freq", "save_latest_freq", "save_epoch_freq", "max_nonfinite_steps"):
             if getattr(opt, flag) < 1:
                 raise UserError(f"--{flag} must be at least 1")

@@ -146,13 +146,17 @@ def test_empty_folder_raises(tmp_path):
         create_dataset(make_opt(tmp_path))
 
 
-def test_skip_bad_images_replaces_unreadable_file(tmp_path):
+def test_skip_bad_images_replaces_unreadable_file(tmp_path, capsys):
     write_images(tmp_path / "imgs", 2)
     bad = tmp_path / "imgs" / "000_bad.png"
     bad.write_bytes(b"")
     ds = create_dataset(make_opt(tmp_path / "imgs", dataset_mode="single", skip_bad_images=True))
-    with pytest.warns(UserWarning, match="000_bad.png"):
-        assert ds[1]["A_paths"].endswith("001.png")  # sorted: 000.png, 000_bad.png, 001.png
+    item = ds[1]
+    assert item["A_paths"].endswith("001.png") and item["skipped_images"] == 1  # sorted: 000, 000_bad, 001
+    assert ds[0]["skipped_images"] == 0
+    ds[1]
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("warning: ") and "000_bad.png" in warning and len(warning.splitlines()) == 1
     with pytest.raises(UserError, match="000_bad.png"):
         create_dataset(make_opt(tmp_path / "imgs", dataset_mode="single"))[1]
 

@@ -7,6 +7,7 @@ from typing import Dict
 import numpy as np
 import torch
 
+from util.architecture_hint import probable_option
 from util.errors import UserError
 
 CHECKPOINT_VERSION = 1
@@ -20,17 +21,21 @@ def checkpoint_path(opt: argparse.Namespace, label: str) -> str:
 def save_atomic(state: Dict, path: str) -> None:
     """Write `state` with torch.save to a temporary file next to `path`, then rename it over `path`.
 
-    A crash during the write leaves the previous file at `path` untouched.
+    A crash during the write leaves the previous file at `path` untouched; a failed write (disk full,
+    read-only folder) raises `UserError` and leaves it untouched too.
     """
     directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
+        os.makedirs(directory, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        raise UserError(f"cannot write checkpoint {path}: {err.strerror or err}; free disk space or make "
+                        f"{directory} writable (earlier checkpoints there are intact), then --continue_train") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -93,17 +98,19 @@ def training_state(model, schedulers: Dict, scalers: Dict, opt: argparse.Namespa
 
 def load_network(net: torch.nn.Module, state_dict: Dict, name: str, path: str) -> None:
     """Load `state_dict` into `net`; on a mismatch raise `UserError` naming the keys and the likely cause."""
-    result = net.load_state_dict(state_dict, strict=False)
-    shape_errors = [k for k, v in state_dict.items()
-                    if k in net.state_dict() and net.state_dict()[k].shape != v.shape]
-    if result.missing_keys or result.unexpected_keys or shape_errors:
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shape_errors = [k for k, v in state_dict.items() if k in expected and expected[k].shape != v.shape]
+    if missing or unexpected or shape_errors:
         parts = []
-        for label, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys),
-                            ("mismatched shape", shape_errors)):
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mismatched shape", shape_errors)):
             if keys:
                 parts.append(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
+        option = probable_option(name, expected, state_dict)
         raise UserError(f"network {name} in {path} does not fit the built architecture ({'; '.join(parts)}); "
-                        "check --netG/--netD/--ngf/--ndf/--norm/--input_nc/--output_nc against the trained run")
+                        f"probably {option} differs from the trained run: pass the value it was trained with")
+    net.load_state_dict(state_dict)
 
 
 def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, path: str,
