@@ -80,11 +80,13 @@ class VideoWriter:
         self.stream = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
         self.stream.pix_fmt = "yuv420p"
         self.frame_type = av.VideoFrame
+        self.sized = False
 
     def write(self, image: torch.Tensor) -> None:
         """Append one (C, H, W) frame; the first frame fixes the size (even sizes, as yuv420p needs)."""
         array = np.asarray(tensor_to_pil(image).convert("RGB"))
-        if not self.stream.width:
+        if not self.sized:
+            self.sized = True
             self.stream.width, self.stream.height = array.shape[1] // 2 * 2, array.shape[0] // 2 * 2
         array = np.ascontiguousarray(array[:self.stream.height, :self.stream.width])
         for packet in self.stream.encode(self.frame_type.from_ndarray(array, format="rgb24")):
