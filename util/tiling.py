@@ -1,13 +1,14 @@
 """Translating images of any size: optional downscaling (--max_side) and overlapping tiles (--tile).
 
 Tiles are blended with a raised-cosine window, so no seam shows, and normalised with statistics of the
-whole image (`util.norm_stats`), so they do not drift in colour. With --tile_stats exact (default) the
+whole image (`util.norm_stats`), so they do not drift in colour. --tile_stats lowres (default) takes them
+from one pass over a copy downscaled to --tile_stats_side: exact for images up to that side, fast, but
+for larger ones a downscaled copy has less fine detail, so the variances come out lower. With
+--tile_stats exact the
 statistics are streamed over the full-size tiles one norm layer at a time: pass k runs every tile up to
 layer k with layers < k already frozen and sums layer k's input over the tile centres, so they equal the
 whole image's up to tile-border effects (cost: about half a forward pass per norm layer, at most 1/4 of
-the full resolution for most layers of a ResNet). --tile_stats lowres instead takes them from one pass
-over a copy downscaled to --tile_stats_side (fast, but a downscaled image has less fine detail, so the
-variances come out lower). Peak memory is that of one tile plus a few full-size image buffers.
+the full resolution for most layers of a ResNet; about 70x a whole pass on the CPU). Peak memory is that of one tile plus a few full-size image buffers.
 """
 import argparse
 import math
@@ -37,11 +38,12 @@ def add_size_options(parser: argparse.ArgumentParser) -> None:
                         "multiple) to bound memory on large images (default: whole image at once)")
     g.add_argument("--tile_overlap", type=int, default=64,
                    help="overlap of neighbouring tiles in pixels, blended with a smooth window")
-    g.add_argument("--tile_stats", choices=TILE_STATS, default="exact",
-                   help="with --tile: normalisation statistics of the whole image, streamed over the tiles "
-                        "layer by layer (exact) or from one pass over a downscaled copy (lowres, faster)")
+    g.add_argument("--tile_stats", choices=TILE_STATS, default="lowres",
+                   help="with --tile: normalisation statistics of the whole image, from one pass over a copy "
+                        "downscaled to --tile_stats_side (lowres, fast) or streamed over the tiles layer by "
+                        "layer (exact, much slower)")
     g.add_argument("--tile_stats_side", type=int, default=1024,
-                   help="with --tile_stats lowres: longer side of the downscaled copy")
+                   help="with --tile_stats lowres: longer side of the downscaled copy (the whole image if smaller)")
 
 
 def check_size_options(opt: argparse.Namespace) -> None:
@@ -115,7 +117,7 @@ def ramp_window(span: Span, axis_length: int, overlap: int) -> torch.Tensor:
 
 
 def whole_image_stats(generator: nn.Module, padded: torch.Tensor, tiles: List[Tuple[Span, Span]],
-                      method: str = "exact", stats_side: int = 1024) -> Optional[NormStats]:
+                      method: str = "lowres", stats_side: int = 1024) -> Optional[NormStats]:
     """Normalisation statistics of the whole (1, C, H, W) `padded` image without running it whole.
 
     'lowres': one pass over a copy downscaled to `stats_side`. 'exact': one streaming pass over the
@@ -140,7 +142,7 @@ def whole_image_stats(generator: nn.Module, padded: torch.Tensor, tiles: List[Tu
 
 @torch.no_grad()
 def translate_tiled(generator: nn.Module, image: torch.Tensor, tile: int, overlap: int,
-                    stats: str = "exact", stats_side: int = 1024) -> torch.Tensor:
+                    stats: str = "lowres", stats_side: int = 1024) -> torch.Tensor:
     """Translate one (1, C, H, W) image in overlapping tiles; returns (1, C_out, H, W).
 
     `tile` and `overlap` are rounded down to the generator's size multiple. Normalisation uses
