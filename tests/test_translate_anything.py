@@ -113,7 +113,7 @@ def test_16bit_and_grayscale_inputs_keep_depth_and_mode(trained, tmp_path):
         assert img.mode == "RGB"
 
 
-def test_frame_folder_clip_stats_reduce_flicker(trained, tmp_path):
+def test_frame_folder_clip_stats_differ_from_frame_stats(trained, tmp_path):
     frames = tmp_path / "frames"
     frames.mkdir()
     base = np.asarray(Image.open(write_images(tmp_path / "base", 1, size=(40, 32), seed=9)[0]), dtype=np.float32)
@@ -128,8 +128,9 @@ def test_frame_folder_clip_stats_reduce_flicker(trained, tmp_path):
         with open(out / "flicker.json") as f:
             measures[mode] = json.load(f)
         assert measures[mode]["pairs"] == 3 and measures[mode]["input_flicker"] > 0
-    # Per-frame statistics normalise the pulsing away; clip statistics keep the frames' relation.
-    assert measures["clip"]["output_flicker"] != pytest.approx(measures["frame"]["output_flicker"], rel=1e-3)
+    # Per-frame statistics normalise the global brightness pulse away; clip statistics keep it, as
+    # they keep every real change between frames while no longer adding per-frame statistic noise.
+    assert measures["clip"]["output_flicker"] > 2 * measures["frame"]["output_flicker"]
 
 
 def test_video_file_round_trip_keeps_frame_rate(trained, tmp_path):
