@@ -25,8 +25,10 @@ from util.errors import UserError, exit_on_user_error
 from util.evaluation import ResultsEvaluator
 from util.html import write_results_page
 from util.images import save_tensor_image
-from util.inference import translate
 from util.reference_weights import load_reference_weights, reference_weights_path
+from util.source_format import match_source_format, use_full_precision
+from util.tiling import translate_any_size
+from util.video import is_video_run, translate_clip
 
 
 def trained_direction(opt) -> str:
@@ -94,6 +96,10 @@ def main(argv=None) -> None:
     print(options.format_options(opt))
     generator = load_generator(opt, device)
     evaluator = ResultsEvaluator(opt, device) if opt.eval_metrics else None
+    out_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{opt.epoch}")
+    if is_video_run(opt):
+        translate_clip(generator, opt, device, out_dir)
+        return
 
     source_root = resolve_source(opt)
     dataset = create_dataset(opt)
@@ -102,17 +108,18 @@ def main(argv=None) -> None:
     loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_threads,
                         collate_fn=list, pin_memory=device.type == "cuda")
 
-    out_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{opt.epoch}")
     rows = []
     with tqdm(total=count, desc="translating") as progress:
         for items in loader:
             for _, group in same_size_groups(items):
                 group = list(group)
+                use_full_precision(group, opt)
                 images = torch.stack([item["A"] for item in group]).to(device)
                 with torch.no_grad():
-                    outputs = translate(generator, images)
+                    outputs = translate_any_size(generator, images, opt)
                 for item, output in zip(group, outputs):
                     rows.append(save_result(item, output, source_root, out_dir))
+                    match_source_format(output, os.path.join(out_dir, rows[-1]["output"]), item["A_paths"], opt.output_mode)
                 progress.update(len(group))
 
     metrics = evaluator.run(out_dir, rows) if evaluator else None

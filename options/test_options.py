@@ -5,6 +5,7 @@ import os
 from typing import Dict, List, Optional
 
 from options.base_options import BaseOptions
+from options.translation_options import add_translation_options, check_translation_options
 from util.errors import UserError
 from util.evaluation import add_eval_options
 
@@ -29,6 +30,7 @@ class TestOptions(BaseOptions):
         g.add_argument("--phase", type=str, default="test", help="data split when --dataroot is a dataset: <dataroot>/<phase>A, <dataroot>/<phase>")
         g.add_argument("--num_test", type=int, default=None, help="translate at most this many images (default: all)")
         g.add_argument("--eval", action="store_true", help="run networks in eval mode (BatchNorm running statistics, no dropout)")
+        add_translation_options(parser)
         # At test time images keep their size and are neither cropped nor flipped, unless asked.
         parser.set_defaults(preprocess="none", no_flip=True, dataset_mode="single", num_threads=2)
         return add_eval_options(parser, is_train=False)
@@ -50,3 +52,4 @@ class TestOptions(BaseOptions):
             raise UserError("--dataroot is required: a folder of images (or a dataset with a test split) to translate")
         if opt.num_test is not None and opt.num_test < 1:
             raise UserError(f"--num_test must be at least 1, got {opt.num_test}")
+        check_translation_options(opt)

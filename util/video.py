@@ -1,0 +1,182 @@
+"""Translating a video file or a folder of frames frame by frame, with optional per-clip statistics.
+
+Video files are decoded and encoded with PyAV (`pip install av`, see requirements-extra.txt); folders of
+frames need nothing extra. With --video_stats clip, one first pass over all frames collects the
+normalisation statistics of the whole clip (`util.norm_stats`) and the second pass normalises every
+frame with them, so brightness and colour do not jump from frame to frame. The flicker measure, written
+to flicker.json, is the mean absolute change between consecutive frames (in [0, 1] units) of the
+output and of the input, and their ratio.
+"""
+import argparse
+import json
+import os
+from fractions import Fraction
+from typing import Iterator, Tuple
+
+import numpy as np
+import torch
+
+from datasets.image_io import find_images, load_image
+from util.errors import UserError
+from util.images import save_tensor_image, tensor_to_pil
+from util.norm_stats import StatsRecorder, frozen_stats
+from util.tiling import translate_any_size
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+VIDEO_STATS = ("frame", "clip")
+
+
+def add_video_options(parser: argparse.ArgumentParser) -> None:
+    """Add --video_stats and --fps."""
+    g = parser.add_argument_group("video")
+    g.add_argument("--video_stats", choices=VIDEO_STATS, default=None,
+                   help="translate --dataroot (a video file, or a folder of frames in name order) as one clip: "
+                        "normalisation statistics per frame, or frozen for the whole clip (less flicker); "
+                        "a video file alone defaults to frame")
+    g.add_argument("--fps", type=float, default=25.0,
+                   help="frame rate of a folder of frames (a video file keeps its own)")
+
+
+def is_video_run(opt: argparse.Namespace) -> bool:
+    """Whether test.py should translate `opt.dataroot` as a clip (a video file, or --video_stats given)."""
+    return opt.video_stats is not None or opt.dataroot.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def _import_av():
+    try:
+        import av
+    except ImportError:
+        raise UserError("reading and writing video files needs PyAV: pip install av "
+                        "(or pass a folder of frames as --dataroot)") from None
+    return av
+
+
+def video_frames(path: str) -> Iterator[np.ndarray]:
+    """Decode the video at `path` into (H, W, 3) uint8 RGB frames."""
+    av = _import_av()
+    try:
+        with av.open(path) as container:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24")
+    except (av.error.FFmpegError, IndexError) as err:
+        raise UserError(f"cannot decode video {path}: {err}; check the file or pass a folder of frames") from None
+
+
+def video_fps(path: str) -> Fraction:
+    """The average frame rate of the video at `path`."""
+    av = _import_av()
+    with av.open(path) as container:
+        return container.streams.video[0].average_rate or Fraction(25)
+
+
+class VideoWriter:
+    """Encodes (C, H, W) frames in [-1, 1] into an H.264 (or MPEG-4) file at `fps`; use as a context manager."""
+
+    def __init__(self, path: str, fps: Fraction):
+        av = _import_av()
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self.container = av.open(path, mode="w")
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        self.stream = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
+        self.stream.pix_fmt = "yuv420p"
+        self.frame_type = av.VideoFrame
+        self.sized = False
+
+    def write(self, image: torch.Tensor) -> None:
+        """Append one (C, H, W) frame; the first frame fixes the size (even sizes, as yuv420p needs)."""
+        array = np.asarray(tensor_to_pil(image).convert("RGB"))
+        if not self.sized:
+            self.sized = True
+            self.stream.width, self.stream.height = array.shape[1] // 2 * 2, array.shape[0] // 2 * 2
+        array = np.ascontiguousarray(array[:self.stream.height, :self.stream.width])
+        for packet in self.stream.encode(self.frame_type.from_ndarray(array, format="rgb24")):
+            self.container.mux(packet)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+def clip_frames(opt: argparse.Namespace) -> Iterator[Tuple[str, torch.Tensor]]:
+    """(name, (input_nc, H, W) tensor in [-1, 1]) for each frame of `opt.dataroot`, in order."""
+    gray = opt.input_nc == 1
+    if os.path.isdir(opt.dataroot):
+        for path in find_images(opt.dataroot):
+            yield os.path.relpath(path, opt.dataroot), _to_tensor(np.asarray(load_image(path, gray)))
+        return
+    for index, array in enumerate(video_frames(opt.dataroot)):
+        yield f"frame_{index:06d}.png", _to_tensor(array.mean(2).round().astype(np.uint8) if gray else array)
+
+
+def _to_tensor(array: np.ndarray) -> torch.Tensor:
+    """(H, W) or (H, W, C) uint8 -> (C, H, W) float in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).float() / 127.5 - 1
+    return tensor[None] if tensor.dim() == 2 else tensor.permute(2, 0, 1)
+
+
+class FlickerMeter:
+    """Mean absolute change between consecutive frames, for inputs and outputs (in [0, 1] units)."""
+
+    def __init__(self):
+        self.previous = None
+        self.sums = [0.0, 0.0]
+        self.pairs = 0
+
+    def add(self, frame: torch.Tensor, output: torch.Tensor) -> None:
+        """Add one (C, H, W) input frame and its (C', H, W) output, both in [-1, 1]."""
+        current = (frame.float().cpu(), output.float().cpu())
+        if self.previous is not None and self.previous[0].shape == current[0].shape:
+            for i in range(2):
+                self.sums[i] += (current[i] - self.previous[i]).abs().mean().item() / 2
+            self.pairs += 1
+        self.previous = current
+
+    def result(self) -> dict:
+        """{'input_flicker', 'output_flicker', 'ratio', 'pairs'}."""
+        pairs = max(self.pairs, 1)
+        inp, out = self.sums[0] / pairs, self.sums[1] / pairs
+        return {"input_flicker": inp, "output_flicker": out, "ratio": out / inp if inp > 0 else None,
+                "pairs": self.pairs}
+
+
+@torch.no_grad()
+def translate_clip(generator: torch.nn.Module, opt: argparse.Namespace, device: torch.device, out_dir: str) -> dict:
+    """Translate the clip `opt.dataroot` into `out_dir` (a video file, or images/ for a frame folder).
+
+    Returns the flicker measure (also written to out_dir/flicker.json).
+    """
+    stats = None
+    if opt.video_stats == "clip":
+        with StatsRecorder(generator) as recorder:
+            for _, frame in clip_frames(opt):
+                translate_any_size(generator, frame[None].to(device), opt)
+            stats = recorder.stats()
+    is_file = os.path.isfile(opt.dataroot)
+    flicker = FlickerMeter()
+    stem = os.path.splitext(os.path.basename(opt.dataroot.rstrip(os.sep)))[0]
+    target = os.path.join(out_dir, stem + ".mp4") if is_file else os.path.join(out_dir, "images")
+    writer = VideoWriter(target, video_fps(opt.dataroot)) if is_file else None
+    count = 0
+    with frozen_stats(generator, stats):
+        for name, frame in clip_frames(opt):
+            output = translate_any_size(generator, frame[None].to(device), opt)[0]
+            flicker.add(frame, output)
+            if writer is not None:
+                writer.write(output)
+            else:
+                save_tensor_image(output, os.path.join(target, name))
+            count += 1
+    if writer is not None:
+        writer.__exit__(None, None, None)
+    if count == 0:
+        raise UserError(f"--dataroot {opt.dataroot} has no frames to translate")
+    result = dict(flicker.result(), frames=count, video_stats=opt.video_stats or "frame", output=target)
+    with open(os.path.join(out_dir, "flicker.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"translated {count} frames into {target}; flicker (mean abs change between frames) "
+          f"input {result['input_flicker']:.4f}, output {result['output_flicker']:.4f}")
+    return result
