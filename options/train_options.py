@@ -4,6 +4,7 @@ import argparse
 import models
 from options.base_options import BaseOptions
 from util.errors import UserError
+from util.fast_paths import add_speed_options
 
 
 class TrainOptions(BaseOptions):
@@ -34,7 +35,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--save_latest_freq", type=int, default=5000, help="iterations between saves of the 'latest' checkpoint")
         g.add_argument("--save_epoch_freq", type=int, default=5, help="epochs between numbered checkpoints")
         g.add_argument("--log_dir", type=str, default=None, help="TensorBoard log folder (default: <checkpoints_dir>/<name>/tb)")
-        return parser
+        return add_speed_options(parser)
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check training-specific option combinations."""
