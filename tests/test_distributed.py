@@ -7,10 +7,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from models import networks
-from options.train_options import TrainOptions
 from tests.conftest import write_images
-from tests.helpers import ROOT_DIR, run_train
+from tests.helpers import ROOT_DIR, assert_same_networks, build_nets, checkpoint_nets as nets, run_train
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="torch.distributed with the gloo backend is not available")
@@ -33,40 +31,6 @@ def torchrun(root, checkpoints, name, *extra):
     return result
 
 
-def nets(path):
-    """The network state_dicts of a checkpoint."""
-    return torch.load(path, map_location="cpu", weights_only=True)["nets"]
-
-
-def build_nets(root, checkpoints):
-    """The four CycleGAN networks as configured by FLAGS, in eval mode."""
-    opt = TrainOptions().parse(["--dataroot", str(root), "--checkpoints_dir", str(checkpoints), *FLAGS])
-    nets = {name: networks.build_generator(opt, 3, 3) for name in ("G_A", "G_B")}
-    nets.update({name: networks.build_discriminator(opt, 3) for name in ("D_A", "D_B")})
-    return nets
-
-
-def assert_same_networks(a, b, built):
-    """Weights agree, and so do the networks' outputs on a fixed batch.
-
-    A conv bias right before InstanceNorm has zero true gradient, so Adam turns float noise into
-    lr-sized steps there; it cannot change the output, which is why outputs are compared too.
-    """
-    assert a.keys() == b.keys()
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    for name, net in built.items():
-        assert a[name].keys() == b[name].keys(), name
-        for key, value in a[name].items():
-            if value.dim() > 1:
-                torch.testing.assert_close(value, b[name][key], atol=1e-5, rtol=1e-4, msg=f"{name}.{key}")
-        outputs = []
-        for state in (a[name], b[name]):
-            net.load_state_dict(state)
-            with torch.no_grad():
-                outputs.append(net(x))
-        torch.testing.assert_close(outputs[0], outputs[1], atol=1e-4, rtol=1e-4, msg=f"{name} outputs")
-
-
 def test_two_processes_match_one_process_and_resume(tmp_path):
     root = tmp_path / "data"
     write_images(root / "trainA", 4, size=(32, 32), seed=1)
@@ -78,7 +42,7 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
     # Two processes x batch 1: one epoch, then resumed for the second.
     first = torchrun(root, ckpt, "ddp", "--n_epochs", "1")
     run_dir = ckpt / "ddp"
-    built = build_nets(root, ckpt)
+    built = build_nets("--dataroot", root, *FLAGS)
     assert_same_networks(nets(ckpt / "single" / "1.pt"), nets(run_dir / "1.pt"), built)
     torchrun(root, ckpt, "ddp", "--n_epochs", "2", "--continue_train")
     assert_same_networks(nets(ckpt / "single" / "2.pt"), nets(run_dir / "2.pt"), built)

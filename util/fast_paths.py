@@ -68,6 +68,9 @@ def apply_fast_paths(model, opt: argparse.Namespace) -> None:
         fixed_size = "crop" in getattr(opt, "preprocess", "")
         torch.backends.cudnn.benchmark = benchmark == "on" or (benchmark == "auto" and fixed_size)
     if getattr(opt, "channels_last", False):
+        if device.type == "cpu":
+            warnings.warn("--channels_last on the CPU: this torch computes some ResnetBlock gradients differently "
+                          "from the plain layout (tests/test_fast_paths.py) and it is not faster here; prefer it on CUDA")
         for net in model.nets.values():
             net.to(memory_format=torch.channels_last)
     if getattr(opt, "compile", False):
@@ -75,8 +78,8 @@ def apply_fast_paths(model, opt: argparse.Namespace) -> None:
         if reason is not None:
             warnings.warn(f"--compile: {reason}; running the networks eagerly")
             return
-        import torch._dynamo
-        torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, with a warning
+        import torch._dynamo as dynamo
+        dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, with a warning
         try:
             for net in model.nets.values():
                 net.compile(mode=getattr(opt, "compile_mode", "default"))
