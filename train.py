@@ -3,15 +3,17 @@
     python train.py --dataroot ./datasets/monet2photo --name monet_cyclegan --gpu_ids 0
     python train.py --config experiments/sample_cyclegan.json --gpu_ids -1
     python train.py ... --continue_train          # resume from checkpoints/<name>/latest.pt
+    torchrun --nproc_per_node=4 train.py ...      # DDP, one process per GPU (see util/distributed.py)
 
-The whole procedure is this file, top to bottom: options, data, model, optimizers, the loop.
+The whole procedure is this file, top to bottom: options, data, model, optimizers, one training
+iteration (`train_iteration`, also timed by util/benchmark.py), and the loop.
 """
 import os
 import sys
+from typing import Callable, Dict, Optional
 
 import torch
 from torch.utils.data import DataLoader
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from datasets import create_dataset
@@ -20,9 +22,11 @@ from datasets.sampler import ResumableSampler
 from models import create_model
 from models.schedulers import SCHEDULERS, step_scheduler
 from options.train_options import TrainOptions
+from util import distributed
 from util.checkpoint import checkpoint_path, load_checkpoint, restore_training_state, save_atomic, training_state
-from util.device import select_device, seed_everything
+from util.device import seed_everything
 from util.errors import UserError, exit_on_user_error
+from util.fast_paths import apply_fast_paths
 from util.images import visuals_grid
 from util.interrupt import GracefulInterrupt, ignore_interrupts
 from util.loss_meter import LossMeter
@@ -31,6 +35,52 @@ from util.retention import prune_epoch_checkpoints
 from util.setup_checks import check_training_size
 from util.train_evaluation import maybe_training_evaluator
 
+AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def make_scalers(model, device: torch.device, amp: str) -> Dict[str, torch.amp.GradScaler]:
+    """One GradScaler per optimizer; only fp16 needs loss scaling (bf16 has fp32's range)."""
+    return {name: torch.amp.GradScaler(device.type, enabled=amp == "fp16") for name in model.optimizers}
+
+
+def amp_autocast(device: torch.device, amp: str) -> Callable:
+    """A factory of autocast contexts for `--amp` none|fp16|bf16 on `device`."""
+    dtype = AMP_DTYPES.get(amp)
+    return lambda: torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def train_iteration(model, batch: Dict, scalers: Dict, autocast: Callable, meters=(),
+                    select_nets: Optional[Callable] = None, loss_ok: Optional[Callable] = None) -> None:
+    """One iteration: forward, then every `TrainStep` of `model` (e.g. generators, then discriminators).
+
+    `meters` receive each step's losses (kept on the device: no host sync). `select_nets(frozen)`
+    (DDP only) routes the trained networks through their DDP wrappers; `loss_ok(loss, step_name)`
+    may veto an update (a NaN/inf loss is skipped instead of poisoning the weights).
+    """
+    model.set_input(batch)
+    if select_nets:
+        select_nets([])
+    with autocast():
+        model.forward()
+    for step in model.training_steps():
+        model.freeze(step.frozen)                  # e.g. no D gradients while G learns
+        if select_nets:
+            select_nets(step.frozen)
+        with autocast():
+            losses = step.compute_losses()
+        loss = sum(losses.values())
+        if loss_ok and not loss_ok(loss, step.name):
+            continue
+        optimizer, scaler = model.optimizers[step.optimizer], scalers[step.optimizer]
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)                     # skipped by the scaler if fp16 gradients overflowed
+        scaler.update()
+        for meter in meters:
+            meter.add(losses)
+    if select_nets:
+        select_nets(list(model.nets))              # plain modules again: checkpoints and visuals see no DDP wrapper
+
 
 @exit_on_user_error
 def main(argv=None) -> None:
@@ -38,89 +88,84 @@ def main(argv=None) -> None:
     # ---------------------------------------------------------------- options and device
     options = TrainOptions()
     opt = options.parse(argv)
-    device = select_device(opt.gpu_ids)
+    ctx = distributed.setup(opt.gpu_ids)     # one process, or one of torchrun's
+    device = ctx.device
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
     resume_path = checkpoint_path(opt, opt.epoch)
     if opt.continue_train and not os.path.isfile(resume_path):
         raise UserError(f"--continue_train: no checkpoint {resume_path}; start without --continue_train or check --name/--epoch")
-    print(options.format_options(opt))
-    options.save_options(opt, run_dir)
+    if ctx.is_main:
+        print(options.format_options(opt))
+        options.save_options(opt, run_dir)
     seed_everything(opt.seed)
 
     # ---------------------------------------------------------------- data
     dataset = create_dataset(opt)
     drop_last = opt.batch_size > 1 and len(dataset) > opt.batch_size  # equal batches keep BatchNorm and resume simple
-    sampler = ResumableSampler(len(dataset), seed=opt.seed, shuffle=not opt.serial_batches,
-                               drop_last=drop_last, batch_size=opt.batch_size)
+    sampler = ResumableSampler(len(dataset), seed=opt.seed, shuffle=not opt.serial_batches, rank=ctx.rank,
+                               world_size=ctx.world_size, drop_last=drop_last, batch_size=opt.batch_size)
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=opt.num_threads,
                         pin_memory=device.type == "cuda", drop_last=drop_last,
                         persistent_workers=opt.num_threads > 0, worker_init_fn=ignore_interrupts)
-    print(f"dataset: {len(dataset)} training images, {len(loader)} iterations per epoch")
+    if ctx.is_main:
+        print(f"dataset: {len(dataset)} training images, {len(loader)} iterations per epoch")
 
     # ---------------------------------------------------------------- model, optimizers, AMP
     model = create_model(opt, device)
     check_training_size(opt, model)
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
-    # fp16 needs loss scaling (one scaler per optimizer); bf16 has fp32's range and needs none.
-    scalers = {name: torch.amp.GradScaler(device.type, enabled=opt.amp == "fp16") for name in model.optimizers}
-    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(opt.amp)
-
-    def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+    scalers = make_scalers(model, device, opt.amp)
+    autocast = amp_autocast(device, opt.amp)
 
     start_epoch, start_iter, total_iters = opt.epoch_count, 0, 0
     if opt.continue_train:
         position = restore_training_state(load_checkpoint(resume_path), model, schedulers, scalers, resume_path)
         start_epoch, start_iter, total_iters = position["epoch"], position["epoch_iter"], position["total_iters"]
-        print(f"resumed from {resume_path}: epoch {start_epoch}, iteration {start_iter} of the epoch, {total_iters} in total")
+        if ctx.is_main:
+            print(f"resumed from {resume_path}: epoch {start_epoch}, iteration {start_iter} of the epoch, {total_iters} in total")
+    apply_fast_paths(model, opt)
+    select_nets = distributed.distribute_model(model, ctx)   # None for one process
+    ctx.reseed(opt.seed, total_iters)
     guard = NonFiniteGuard(opt.max_nonfinite_steps, resume_path if opt.continue_train else None)
     skipped_images = SkippedImageTally()
 
-    def save(label: str, epoch: int, epoch_iter: int) -> None:
-        save_atomic(training_state(model, schedulers, scalers, opt, epoch, epoch_iter, total_iters),
-                    checkpoint_path(opt, label))
-        guard.last_checkpoint = checkpoint_path(opt, label)
+    def loss_ok(loss: torch.Tensor, step_name: str) -> bool:
+        finite = guard.step_ok(loss, step_name, total_iters)
+        return finite if not ctx.is_distributed else not ctx.any_rank(not finite)   # all ranks skip together
 
-    evaluator = maybe_training_evaluator(opt, device)
-    writer = SummaryWriter(log_dir=opt.log_dir or os.path.join(run_dir, "tb"))
+    def save(label: str, epoch: int, epoch_iter: int) -> None:
+        if ctx.is_main:
+            save_atomic(training_state(model, schedulers, scalers, opt, epoch, epoch_iter, total_iters),
+                        checkpoint_path(opt, label))
+        guard.last_checkpoint = checkpoint_path(opt, label)
+        ctx.barrier()
+
+    evaluator = maybe_training_evaluator(opt, device) if ctx.is_main else None
+    writer = distributed.summary_writer(ctx, opt.log_dir or os.path.join(run_dir, "tb"))
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     window = LossMeter()   # losses since the last print
     epoch_losses = LossMeter()
 
     # ---------------------------------------------------------------- the loop
     stop = GracefulInterrupt().install()   # SIGINT/SIGTERM: finish the step, save latest, exit 0
-    for epoch in tqdm(range(start_epoch, last_epoch + 1), desc="epochs", initial=start_epoch - 1, total=last_epoch):
+    stopping = False
+    for epoch in tqdm(range(start_epoch, last_epoch + 1), desc="epochs", initial=start_epoch - 1, total=last_epoch,
+                      disable=not ctx.is_main):
         sampler.set_epoch(epoch)
         epoch_iter = start_iter if epoch == start_epoch else 0
         sampler.set_start(epoch_iter * opt.batch_size)
         model.train()
         epoch_losses.reset()
         progress = tqdm(loader, desc=f"epoch {epoch}", leave=False, initial=epoch_iter,
-                        total=epoch_iter + len(loader))
+                        total=epoch_iter + len(loader), disable=not ctx.is_main)
         for batch in progress:
             skipped_images.add(batch)
-            model.set_input(batch)
-            with autocast():
-                model.forward()
-            for step in model.training_steps():          # e.g. generators, then discriminators
-                model.freeze(step.frozen)
-                with autocast():
-                    losses = step.compute_losses()
-                loss = sum(losses.values())
-                if not guard.step_ok(loss, step.name, total_iters):   # NaN/inf: skip this update
-                    continue
-                optimizer, scaler = model.optimizers[step.optimizer], scalers[step.optimizer]
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)                   # skipped by the scaler if fp16 gradients overflowed
-                scaler.update()
-                window.add(losses)
-                epoch_losses.add(losses)
+            train_iteration(model, batch, scalers, autocast, (window, epoch_losses), select_nets, loss_ok)
             epoch_iter += 1
             total_iters += 1
 
             if total_iters % opt.print_freq == 0:         # the only place losses leave the device
-                means = window.means()
+                means = ctx.average(window.means())
                 window.reset()
                 for name, value in means.items():
                     writer.add_scalar(f"loss/{name}", value, total_iters)
@@ -129,16 +174,18 @@ def main(argv=None) -> None:
                 writer.add_image("visuals", visuals_grid(model.visuals()), total_iters)
             if total_iters % opt.save_latest_freq == 0:
                 save("latest", epoch, epoch_iter)
-            if stop.requested:
+            stopping = ctx.any_rank(stop.requested is not None)   # every rank stops at the same step
+            if stopping:
                 break
         progress.close()
-        if stop.requested and epoch_iter < progress.total:   # stopped inside the epoch: save the exact position
+        if stopping and epoch_iter < progress.total:   # stopped inside the epoch: save the exact position
             save("latest", epoch, epoch_iter)
-            tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch, epoch_iter))
+            if ctx.is_main:
+                tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch, epoch_iter))
             break
 
         # ------------------------------------------------------------ end of epoch
-        epoch_mean = epoch_losses.means()
+        epoch_mean = ctx.average(epoch_losses.means())
         for name, scheduler in schedulers.items():
             step_scheduler(scheduler, sum(epoch_mean.values()))
             writer.add_scalar(f"lr/{name}", model.optimizers[name].param_groups[0]["lr"], epoch)
@@ -147,23 +194,27 @@ def main(argv=None) -> None:
         save("latest", epoch + 1, 0)
         if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
             save(str(epoch), epoch + 1, 0)
-            prune_epoch_checkpoints(run_dir, opt.keep_checkpoints)
+            if ctx.is_main:
+                prune_epoch_checkpoints(run_dir, opt.keep_checkpoints)
         if evaluator and evaluator.due(epoch):
             generator = model.nets[type(model).inference_generator(opt, opt.direction)[0]]
             for name, value in evaluator.evaluate(generator, epoch).items():
                 writer.add_scalar(f"eval/{name}", value, epoch)
-        tqdm.write(f"epoch {epoch}/{last_epoch} done: " + ", ".join(f"{k} {v:.3f}" for k, v in epoch_mean.items()))
-        if skipped_line := skipped_images.end_epoch(epoch):
-            tqdm.write(skipped_line)
-        if stop.requested and epoch < last_epoch:
-            tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch + 1, 0))
+        if ctx.is_main:
+            tqdm.write(f"epoch {epoch}/{last_epoch} done: " + ", ".join(f"{k} {v:.3f}" for k, v in epoch_mean.items()))
+            if skipped_line := skipped_images.end_epoch(epoch):
+                tqdm.write(skipped_line)
+        if stopping and epoch < last_epoch:
+            if ctx.is_main:
+                tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch + 1, 0))
             break
 
     stop.restore()
     writer.close()
-    if skipped_images.run_summary():
-        print(skipped_images.run_summary())
-    print(f"checkpoints: {run_dir}\nTensorBoard: tensorboard --logdir {opt.log_dir or os.path.join(run_dir, 'tb')}")
+    if ctx.is_main:
+        if skipped_images.run_summary():
+            print(skipped_images.run_summary())
+        print(f"checkpoints: {run_dir}\nTensorBoard: tensorboard --logdir {opt.log_dir or os.path.join(run_dir, 'tb')}")
 
 
 if __name__ == "__main__":

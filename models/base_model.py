@@ -9,6 +9,7 @@ from torch import nn
 
 from models import losses, networks
 from models.image_pool import ImagePool
+from util.fast_paths import adam_kwargs, input_memory_format
 
 
 @dataclass
@@ -67,7 +68,8 @@ class BaseModel:
     def add_optimizer(self, name: str, net_names: List[str]) -> torch.optim.Optimizer:
         """Create one Adam optimizer over the parameters of the named networks."""
         params = itertools.chain(*(self.nets[n].parameters() for n in net_names))
-        self.optimizers[name] = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999))
+        self.optimizers[name] = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999),
+                                                **adam_kwargs(self.opt, self.device))
         return self.optimizers[name]
 
     def build_gan_loss(self) -> None:
@@ -93,9 +95,9 @@ class BaseModel:
     # ------------------------------------------------------------------ used by train.py / test.py
     def set_input(self, batch: Dict) -> None:
         """Keep the batch's image tensors on the device as attributes `real_A`, `real_B`; paths as `paths`."""
-        non_blocking = self.device.type == "cuda"
-        self.real_A = batch["A"].to(self.device, non_blocking=non_blocking)
-        self.real_B = batch["B"].to(self.device, non_blocking=non_blocking) if "B" in batch else None
+        copy = dict(device=self.device, non_blocking=self.device.type == "cuda", memory_format=input_memory_format(self.opt))
+        self.real_A = batch["A"].to(**copy)
+        self.real_B = batch["B"].to(**copy) if "B" in batch else None
         self.paths = batch.get("A_paths")
 
     def forward(self) -> None:

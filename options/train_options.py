@@ -5,6 +5,7 @@ import models
 from options.base_options import BaseOptions
 from util.errors import UserError
 from util.evaluation import add_eval_options
+from util.fast_paths import add_speed_options
 
 
 class TrainOptions(BaseOptions):
@@ -37,7 +38,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--log_dir", type=str, default=None, help="TensorBoard log folder (default: <checkpoints_dir>/<name>/tb)")
         g.add_argument("--keep_checkpoints", type=int, default=0, help="keep only the newest N numbered epoch checkpoints (0 = keep all; latest.pt is always kept)")
         g.add_argument("--max_nonfinite_steps", type=int, default=20, help="stop training after this many consecutive steps with a NaN/inf loss (each such step is skipped)")
-        return add_eval_options(parser, is_train=True)
+        return add_speed_options(add_eval_options(parser, is_train=True))
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check training-specific option combinations."""

@@ -3,9 +3,12 @@ import glob
 import os
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import test as test_script
+from models import create_model
+from options.train_options import TrainOptions
 import train as train_script
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,3 +46,36 @@ def tensorboard_events(log_dir):
     acc.Reload()
     tags = acc.Tags()
     return set(tags["scalars"]), set(tags["images"]), acc
+
+
+def checkpoint_nets(path):
+    """The network state_dicts saved in the checkpoint at `path`."""
+    return torch.load(path, map_location="cpu", weights_only=True)["nets"]
+
+
+def build_nets(*args):
+    """The networks train.py builds for the command line `args`, on the CPU."""
+    opt = TrainOptions().parse([str(a) for a in args])
+    return create_model(opt, torch.device("cpu")).nets
+
+
+def assert_same_networks(a, b, built):
+    """Weights agree, and so do the networks' outputs on a fixed batch.
+
+    A conv bias right before InstanceNorm has zero true gradient, so Adam turns float noise into
+    lr-sized steps there; it cannot change the output, which is why outputs are compared too.
+    """
+    assert a.keys() == b.keys()
+    for name, net in built.items():
+        in_nc = next(p for p in net.parameters() if p.dim() == 4).shape[1]
+        x = torch.randn(2, in_nc, 32, 32, generator=torch.Generator().manual_seed(0))
+        assert a[name].keys() == b[name].keys(), name
+        for key, value in a[name].items():
+            if value.dim() > 1:
+                torch.testing.assert_close(value, b[name][key], atol=1e-5, rtol=1e-4, msg=f"{name}.{key}")
+        outputs = []
+        for state in (a[name], b[name]):
+            net.load_state_dict(state)
+            with torch.no_grad():
+                outputs.append(net(x))
+        torch.testing.assert_close(outputs[0], outputs[1], atol=1e-4, rtol=1e-4, msg=f"{name} outputs")

@@ -1,0 +1,57 @@
+"""DDP on the CPU (gloo) through torchrun: same weights as one process with the same global batch, and resume."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from tests.conftest import write_images
+from tests.helpers import ROOT_DIR, assert_same_networks, build_nets, checkpoint_nets as nets, run_train
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="torch.distributed with the gloo backend is not available")
+
+# pool 0 and no dropout make an iteration a deterministic function of the weights and the batch;
+# a step schedule keeps the lr constant whether a run is told to stop after epoch 1 or 2.
+FLAGS = ["--load_size", "32", "--crop_size", "32", "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
+         "--pool_size", "0", "--norm", "instance", "--gpu_ids", "-1", "--num_threads", "0", "--seed", "0",
+         "--n_epochs_decay", "0", "--lr_policy", "step", "--lr_decay_iters", "100", "--print_freq", "1", "--display_freq", "100", "--save_epoch_freq", "1"]
+
+
+def torchrun(root, checkpoints, name, *extra):
+    """Train with 2 CPU processes of batch 1 via `python -m torch.distributed.run`; return the completed process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT_DIR}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           os.path.join(ROOT_DIR, "train.py"), "--dataroot", str(root), "--checkpoints_dir", str(checkpoints),
+           "--name", name, "--batch_size", "1", *FLAGS, *extra]
+    result = subprocess.run(cmd, cwd=ROOT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_two_processes_match_one_process_and_resume(tmp_path):
+    root = tmp_path / "data"
+    write_images(root / "trainA", 4, size=(32, 32), seed=1)
+    write_images(root / "trainB", 4, size=(32, 32), seed=2)
+    ckpt = tmp_path / "checkpoints"
+
+    # One process, batch 2, two epochs (2 iterations each): the reference.
+    run_train(root, ckpt, "single", *FLAGS, "--batch_size", "2", "--n_epochs", "2")
+    # Two processes x batch 1: one epoch, then resumed for the second.
+    first = torchrun(root, ckpt, "ddp", "--n_epochs", "1")
+    run_dir = ckpt / "ddp"
+    built = build_nets("--dataroot", root, *FLAGS)
+    assert_same_networks(nets(ckpt / "single" / "1.pt"), nets(run_dir / "1.pt"), built)
+    torchrun(root, ckpt, "ddp", "--n_epochs", "2", "--continue_train")
+    assert_same_networks(nets(ckpt / "single" / "2.pt"), nets(run_dir / "2.pt"), built)
+
+    # Training moved the weights, so matching is not trivial.
+    start, end = nets(run_dir / "1.pt")["G_A"], nets(run_dir / "2.pt")["G_A"]
+    assert any(not torch.equal(start[k], end[k]) for k in start)
+    # Rank 0 alone logs and saves: one options print, one TensorBoard folder, no DDP prefixes.
+    assert first.stdout.count("----------------- Options") == 1
+    assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 2
+    assert not any(k.startswith("module.") for net in nets(run_dir / "latest.pt").values() for k in net)
+    assert sorted(p.name for p in run_dir.glob("*.pt")) == ["1.pt", "2.pt", "latest.pt"]
