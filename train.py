@@ -53,6 +53,7 @@ def main(argv=None) -> None:
 
     # ---------------------------------------------------------------- model, optimizers, AMP
     model = create_model(opt, device)
+    model.initialize_from_batch(next(iter(loader)))  # data-shaped parts (CUT's netF) exist before anything uses them
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
     # fp16 needs loss scaling (one scaler per optimizer); bf16 has fp32's range and needs none.
     scalers = {name: torch.amp.GradScaler(device.type, enabled=opt.amp == "fp16") for name in model.optimizers}
