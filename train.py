@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from datasets import create_dataset
+from datasets import create_dataset, first_batch
 from datasets.bad_images import SkippedImageTally
 from datasets.sampler import ResumableSampler
 from models import create_model
@@ -113,6 +113,7 @@ def main(argv=None) -> None:
     # ---------------------------------------------------------------- model, optimizers, AMP
     model = create_model(opt, device)
     check_training_size(opt, model)
+    model.initialize_from_batch(first_batch(dataset))   # data-shaped parts (CUT's netF) exist before anything uses them
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
     scalers = make_scalers(model, device, opt.amp)
     autocast = amp_autocast(device, opt.amp)

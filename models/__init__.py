@@ -4,7 +4,7 @@ from util.registry import Registry
 MODELS = Registry("model", "--model")
 
 from models import losses, networks, schedulers  # noqa: E402  (registries the options need)
-from models import cycle_gan_model, pix2pix_model  # noqa: E402,F401  (register the models)
+from models import cut_model, cycle_gan_model, pix2pix_model  # noqa: E402,F401  (register the models)
 
 
 def create_model(opt, device):

@@ -9,6 +9,7 @@ from torch import nn
 
 from models import losses, networks
 from models.image_pool import ImagePool
+from util.errors import UserError
 from util.fast_paths import adam_kwargs, input_memory_format
 
 
@@ -92,7 +93,21 @@ class BaseModel:
         """Adversarial loss for the generator: discriminator `net_name` should call `fake` real."""
         return self.gan_loss(self.nets[net_name](fake), True, for_discriminator=False)
 
+    @classmethod
+    def single_generator(cls, opt: argparse.Namespace, train_direction: str) -> Tuple[str, int, int]:
+        """`inference_generator` of models with one generator "G": it translates the training direction only."""
+        if opt.direction != train_direction:
+            raise UserError(f"this {opt.model} model was trained {train_direction}; it cannot translate {opt.direction} (drop --direction)")
+        return "G", opt.input_nc, opt.output_nc
+
     # ------------------------------------------------------------------ used by train.py / test.py
+    def initialize_from_batch(self, batch: Dict) -> None:
+        """Build the parts whose shapes depend on the data (e.g. CUT's netF) from a first training batch.
+
+        train.py calls this once, right after building the model and before schedulers, checkpoint
+        restoring or any step, so that everything it creates is scheduled, saved and restored. No-op here.
+        """
+
     def set_input(self, batch: Dict) -> None:
         """Keep the batch's image tensors on the device as attributes `real_A`, `real_B`; paths as `paths`."""
         copy = dict(device=self.device, non_blocking=self.device.type == "cuda", memory_format=input_memory_format(self.opt))

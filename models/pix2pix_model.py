@@ -73,6 +73,4 @@ class Pix2PixModel(BaseModel):
     @classmethod
     def inference_generator(cls, opt: argparse.Namespace, train_direction: str) -> Tuple[str, int, int]:
         """pix2pix has one generator: it translates in the training direction only."""
-        if opt.direction != train_direction:
-            raise UserError(f"this pix2pix model was trained {train_direction}; it cannot translate {opt.direction} (drop --direction)")
-        return "G", opt.input_nc, opt.output_nc
+        return cls.single_generator(opt, train_direction)
