@@ -97,7 +97,7 @@ class CUTModel(BaseModel):
         if not self.is_train:
             return
         with torch.no_grad():
-            feats = self.nets["G"].forward_features(batch["A"][:1].to(self.device), self.nce_layers)
+            feats = self.nets["G"](batch["A"][:1].to(self.device), layer_ids=self.nce_layers)
         head = self.nets["F"].build([f.shape[1] for f in feats])
         self.nets["F"] = init_weights(head, self.opt.init_type, self.opt.init_gain).to(self.device)
         self.add_optimizer("G", ["G", "F"])
@@ -124,11 +124,11 @@ class CUTModel(BaseModel):
     def nce_loss(self, source: torch.Tensor, translated: torch.Tensor) -> torch.Tensor:
         """lambda_NCE * mean over --nce_layers of PatchNCE between G's features of `translated` (queries) and `source` (keys)."""
         opt, G, F = self.opt, self.nets["G"], self.nets["F"]
-        feat_q = G.forward_features(translated, self.nce_layers)
+        feat_q = G(translated, layer_ids=self.nce_layers)
         if self.flipped:  # translated came from a flipped input: flip its features back into place
             feat_q = [f.flip(3) for f in feat_q]
         with torch.no_grad():  # the keys are constants of the loss, so no graph is kept for them
-            feat_k = G.forward_features(source, self.nce_layers)
+            feat_k = G(source, layer_ids=self.nce_layers)
         keys, patch_ids = F(feat_k, opt.num_patches)
         queries, _ = F(feat_q, opt.num_patches, patch_ids)
         per_layer = [patch_nce_loss(q, k, opt.nce_T, opt.nce_includes_all_negatives_from_minibatch).mean()

@@ -1,5 +1,5 @@
 """Image-to-image generators selectable with ``--netG`` (ResNet and U-Net, as in the reference)."""
-from typing import Callable, Iterable, List
+from typing import Callable, Iterable, List, Optional
 
 import torch
 import torch.nn as nn
@@ -105,8 +105,11 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(N, input_nc, H, W)`` to ``(N, output_nc, H, W)``."""
+    def forward(self, x: torch.Tensor, layer_ids: Optional[Iterable[int]] = None):
+        """Map ``(N, input_nc, H, W)`` to ``(N, output_nc, H, W)``; with ``layer_ids``, return
+        `forward_features` instead (going through ``forward`` keeps DDP's gradient hooks working)."""
+        if layer_ids is not None:
+            return self.forward_features(x, layer_ids)
         return self.model(x)
 
     def forward_features(self, x: torch.Tensor, layer_ids: Iterable[int]) -> List[torch.Tensor]:
