@@ -24,3 +24,12 @@ def test_variant_args_put_the_fast_path_after_user_flags():
     args = benchmark.variant_args("channels_last", ["--crop_size", "64"])
     assert args[:len(benchmark.PLAIN)] == benchmark.PLAIN and args[-1] == "--channels_last"
     assert benchmark.variant_args("defaults", ["--crop_size", "64"]) == ["--crop_size", "64"]
+
+
+def test_benchmark_runs_cut_with_its_lazily_built_feature_heads(tmp_path):
+    out = tmp_path / "cut.json"
+    benchmark.main(["--gpu_ids", "-1", "--model", "cut", "--crop_size", "32", "--load_size", "32", "--ngf", "8",
+                    "--ndf", "8", "--netG", "resnet_6blocks", "--num_patches", "16", "--netF_nc", "16",
+                    "--warmup", "0", "--windows", "1", "--iters", "1", "--variant", "plain", "--out", str(out)])
+    result = json.loads(out.read_text())["results"]["plain"]
+    assert result["config"]["model"] == "cut" and result["train_it_per_s"] > 0

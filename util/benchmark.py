@@ -129,9 +129,10 @@ def measure(train_args: List[str], bench) -> Dict:
     device = select_device(opt.gpu_ids)
     seed_everything(opt.seed)
     model = create_model(opt, device)
+    data = batches(opt, device, bench.data, workdir)
+    model.initialize_from_batch(next(data))   # as train.py does: CUT builds its feature heads here
     apply_fast_paths(model, opt)
     scalers, autocast = make_scalers(model, device, opt.amp), amp_autocast(device, opt.amp)
-    data = batches(opt, device, bench.data, workdir)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
