@@ -97,8 +97,10 @@ def test_16bit_and_grayscale_inputs_keep_depth_and_mode(trained, tmp_path):
     Image.fromarray(ramp).save(src / "deep.png")
     Image.fromarray(ramp).save(src / "deep.tif")
     Image.fromarray((ramp >> 8).astype(np.uint8)).save(src / "gray.png")
-    run_test(src, trained / "checkpoints", tmp_path / "res", "exp")
-    out = tmp_path / "res" / "exp" / "test_latest" / "images"
+    # a grayscale model (1 -> 1 channels) writes 16-bit files for 16-bit inputs and 'L' for 8-bit gray
+    run_train(trained, trained / "checkpoints", "gray", "--input_nc", "1", "--output_nc", "1")
+    run_test(src, trained / "checkpoints", tmp_path / "res", "gray")
+    out = tmp_path / "res" / "gray" / "test_latest" / "images"
     for name in ("deep.png", "deep.tif"):
         with Image.open(out / name) as img:
             assert img.mode.startswith("I;16") or img.mode == "I", img.mode
@@ -108,9 +110,13 @@ def test_16bit_and_grayscale_inputs_keep_depth_and_mode(trained, tmp_path):
             assert len(np.unique(values)) > 256
     with Image.open(out / "gray.png") as img:
         assert img.mode == "L" and img.size == (48, 40)
-    run_test(src, trained / "checkpoints", tmp_path / "model", "exp", "--output_mode", "model")
-    with Image.open(tmp_path / "model" / "exp" / "test_latest" / "images" / "deep.png") as img:
-        assert img.mode == "RGB"
+    run_test(src, trained / "checkpoints", tmp_path / "model", "gray", "--output_mode", "model")
+    with Image.open(tmp_path / "model" / "gray" / "test_latest" / "images" / "deep.png") as img:
+        assert img.mode == "L"                       # the model's own channels, in 8 bits
+    # a colour model keeps its colours on a gray input (e.g. colourisation): 8-bit RGB
+    run_test(src, trained / "checkpoints", tmp_path / "colour", "exp")
+    with Image.open(tmp_path / "colour" / "exp" / "test_latest" / "images" / "gray.png") as img:
+        assert img.mode == "RGB" and len(set(img.getpixel((10, 10)))) > 1
 
 
 def test_frame_folder_clip_stats_differ_from_frame_stats(trained, tmp_path):

@@ -73,16 +73,27 @@ def to_gray(image: torch.Tensor) -> torch.Tensor:
     return (image * weights).sum(0, keepdim=True)
 
 
+def is_colourless(image: torch.Tensor, tolerance: float = 2 / 255) -> bool:
+    """True if a (C, H, W) image in [-1, 1] has one channel or channels that agree within `tolerance` ([0, 1] units)."""
+    if image.shape[0] == 1:
+        return True
+    spread = image.max(0).values - image.min(0).values
+    return bool(spread.max() <= 2 * tolerance)
+
+
 def match_source_format(output: torch.Tensor, path: str, source_path: str, output_mode: str = "same") -> None:
     """Rewrite the output file `path` ((C, H, W) `output` in [-1, 1]) in the bit depth and mode of `source_path`.
 
-    Nothing is written when the source is 8-bit colour or `output_mode` is 'model': the 8-bit file
-    test.py already wrote is then the right one.
+    A grayscale source gets a grayscale output (16-bit for a 16-bit source) where the model allows it:
+    when the generator's output is single-channel or has no colour. A colour output (e.g. a model that
+    colourises) stays colour, in 8 bits. Nothing is rewritten for 8-bit colour sources or with
+    `output_mode` 'model': the 8-bit file test.py already wrote is then the right one.
     """
     fmt = source_format(source_path) if output_mode == "same" else SourceFormat(8, False)
-    if not fmt.gray:
+    output = output.detach().float().cpu()
+    if not fmt.gray or not is_colourless(output):
         return
-    gray = to_gray(output.detach().float().cpu()).clamp(-1, 1)[0]
+    gray = to_gray(output).clamp(-1, 1)[0]
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if fmt.bits == 16 and path.lower().endswith((".png", ".tif", ".tiff")):
         values = ((gray + 1) * 32767.5).round().numpy().astype(np.uint16)
