@@ -13,6 +13,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
+# The optional extras (ONNX export, video files) are installed for the tests so that those paths are
+# exercised too; if they cannot be installed, their tests are skipped with a reason.
+$(VENV)/.installed-extra: $(VENV)/.installed requirements-extra.txt
+	$(PY) -m pip install --quiet -r requirements-extra.txt || echo "optional extras not installed: their tests will be skipped"
+	touch $@
+
 venv: $(VENV)/.installed
 
 sample: venv
@@ -28,7 +34,7 @@ demo: sample
 	echo "checkpoints: checkpoints/$(DEMO_NAME)/   TensorBoard: $(PY) -m tensorboard.main --logdir checkpoints/$(DEMO_NAME)/tb" && \
 	echo "results page: results/$(DEMO_NAME)/test_latest/index.html"
 
-test: venv
+test: venv $(VENV)/.installed-extra
 	$(PY) -m pytest -q
 
 clean:
