@@ -70,14 +70,14 @@ def load_generator(opt, device: torch.device) -> torch.nn.Module:
         raise UserError(f"no checkpoint {path} (nor a reference-implementation {os.path.basename(reference)}): "
                         f"train with --name {opt.name} first, or pass --checkpoints_dir/--epoch")
     generator = networks.build_generator(opt, input_nc, output_nc).to(device)
-    if not os.path.isfile(path):   # e.g. latest_net_G_A.pth from the reference implementation
-        load_network(generator, load_reference_weights(reference), name, reference)
-        generator.train(not opt.eval)
-        return generator
-    state = load_checkpoint(path)
-    if name not in state.get("nets", {}):
-        raise UserError(f"checkpoint {path} has no network {name}; was it trained with --model {opt.model}?")
-    load_network(generator, state["nets"][name], name, path)
+    if os.path.isfile(path):
+        state = load_checkpoint(path)
+        if name not in state.get("nets", {}):
+            raise UserError(f"checkpoint {path} has no network {name}; was it trained with --model {opt.model}?")
+        weights, source = state["nets"][name], path
+    else:   # e.g. latest_net_G_A.pth from the reference implementation
+        weights, source = load_reference_weights(reference), reference
+    load_network(generator, weights, name, source)
     generator.train(not opt.eval)  # the reference keeps train mode at test time unless --eval
     return generator
 

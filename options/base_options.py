@@ -88,7 +88,8 @@ class BaseOptions:
 
         unknown = set(config) - {a.dest for a in parser._actions}
         if unknown:
-            raise UserError(f"{known.config}: unknown option(s) {', '.join(sorted(unknown))}; run with --help for the valid names")
+            raise UserError(f"{known.config}: unknown option(s) {', '.join(sorted(unknown))} for --model {known.model}; "
+                            "remove them from the file (they may belong to another model) or see --help")
         opt = parser.parse_args(args)
         opt.isTrain = self.is_train
         self.parser = parser

@@ -24,7 +24,7 @@ import test as test_script
 import train as train_script
 from datasets.make_sample import make_sample
 from util.device import select_device
-from util.errors import exit_on_user_error
+from util.errors import UserError, exit_on_user_error
 from util.evaluation import Evaluator, format_table
 from util.metrics import match_by_stem
 from datasets.image_io import find_images
@@ -35,7 +35,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Run the benchmark; unknown arguments go to train.py (they override the --config file)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cycle_gan", help="model to train (train.py --model)")
-    parser.add_argument("--config", default="experiments/sample_cyclegan.json", help="train.py experiment file")
+    parser.add_argument("--config", default=None, help="train.py experiment file (default: experiments/sample_<model without underscores>.json)")
     parser.add_argument("--name", default="quality_benchmark", help="experiment name under --work_dir")
     parser.add_argument("--work_dir", default="benchmarks/work", help="where the dataset, checkpoints and results go")
     parser.add_argument("--n_train", type=int, default=100, help="sample images per training domain")
@@ -43,13 +43,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="training epochs (n_epochs 1 + n_epochs_decay rest): the fixed budget")
     parser.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/quality-<model>-<date>.json)")
     args, train_extra = parser.parse_known_args(argv)
+    config = args.config or os.path.join("experiments", f"sample_{args.model.replace('_', '')}.json")  # cycle_gan -> sample_cyclegan
+    if not os.path.isfile(config):
+        raise UserError(f"no experiment file {config} for --model {args.model}; pass --config")
     torch.set_num_threads(max(torch.get_num_threads(), 1))
 
     data = os.path.join(args.work_dir, "sample")
     make_sample(data, size=64, n_train=args.n_train, n_test=args.n_test, seed=0)
     ckpt, results = os.path.join(args.work_dir, "checkpoints"), os.path.join(args.work_dir, "results")
     start = time.perf_counter()
-    train_script.main(["--config", args.config, "--model", args.model, "--dataroot", data, "--name", args.name,
+    train_script.main(["--config", config, "--model", args.model, "--dataroot", data, "--name", args.name,
                        "--checkpoints_dir", ckpt, "--gpu_ids", "-1", "--num_threads", "0", "--seed", "0",
                        "--n_epochs", "1", "--n_epochs_decay", str(args.epochs - 1), *train_extra])
     train_seconds = time.perf_counter() - start
