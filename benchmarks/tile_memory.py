@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096], help="square image sides")
     parser.add_argument("--tile", type=int, default=512, help="tile size of the tiled runs")
     parser.add_argument("--tile_overlap", type=int, default=64, help="overlap of the tiled runs")
-    parser.add_argument("--tile_stats", default="lowres", choices=["exact", "lowres"], help="statistics mode")
+    parser.add_argument("--tile_stats", default="mosaic", choices=["exact", "lowres", "mosaic"], help="statistics mode (test.py --tile_stats)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "tile_memory.json"),
                         help="where the JSON goes")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)

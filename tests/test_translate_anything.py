@@ -57,6 +57,16 @@ def test_tiled_matches_untiled_and_beats_per_tile_statistics():
 
 
 @torch.no_grad()
+def test_mosaic_statistics_beat_a_downscaled_copy_on_images_larger_than_the_stats_side():
+    generator, image = small_generator(2), smooth_image(1024, 768, seed=2)
+    whole = translate(generator, image)
+    errors = {mode: (translate_tiled(generator, image, tile=256, overlap=64, stats=mode, stats_side=512) - whole)
+              .abs().mean().item() for mode in ("mosaic", "lowres")}
+    assert errors["mosaic"] < 0.5 * errors["lowres"], errors
+    assert errors["mosaic"] < 0.04, errors
+
+
+@torch.no_grad()
 def test_exact_streamed_statistics_equal_whole_image_statistics():
     from util.tiling import whole_image_stats
     generator, image = small_generator(1), smooth_image(128, 128, seed=1)
