@@ -91,6 +91,9 @@ def main(argv=None) -> None:
     ctx = distributed.setup(opt.gpu_ids)     # one process, or one of torchrun's
     device = ctx.device
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+    if not os.path.isdir(opt.dataroot):   # before the option table, so the mistake is the last thing shown
+        raise UserError(f"--dataroot {opt.dataroot} is not a folder: point it at the folder holding trainA/ and trainB/ "
+                        "(or train/ for aligned data)")
     resume_path = checkpoint_path(opt, opt.epoch)
     if opt.continue_train and not os.path.isfile(resume_path):
         raise UserError(f"--continue_train: no checkpoint {resume_path}; start without --continue_train or check --name/--epoch")

@@ -1,6 +1,5 @@
 """Options of train.py."""
 import argparse
-import os
 
 import models
 from options.base_options import BaseOptions
@@ -46,9 +45,6 @@ class TrainOptions(BaseOptions):
         super().validate(opt)
         if opt.dataroot is None:
             raise UserError("--dataroot is required: the folder holding trainA/ and trainB/ (or train/ for aligned data)")
-        if not os.path.isdir(opt.dataroot):
-            raise UserError(f"--dataroot {opt.dataroot} is not a folder: point it at the folder holding trainA/ and trainB/ "
-                            "(or train/ for aligned data)")
         for flag in ("n_epochs", "n_epochs_decay"):
             if getattr(opt, flag) < 0:
                 raise UserError(f"--{flag} must be 0 or more")

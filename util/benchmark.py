@@ -124,6 +124,7 @@ def median_seconds(fn, device: torch.device, repeats: int) -> float:
 def measure(train_args: List[str], bench) -> Dict:
     """Build the model from `train_args`, time training and inference; return the numbers."""
     workdir = tempfile.mkdtemp(prefix="benchmark-")
+    os.makedirs(os.path.join(workdir, "data"))   # synthetic runs read nothing; --data sample fills it
     opt = TrainOptions().parse(["--dataroot", os.path.join(workdir, "data"), "--checkpoints_dir", workdir,
                                 "--name", "benchmark", *train_args])
     device = select_device(opt.gpu_ids)
