@@ -59,7 +59,7 @@ def build_nets(*args):
     return create_model(opt, torch.device("cpu")).nets
 
 
-def assert_same_networks(a, b, built):
+def assert_same_networks(a, b, built, weight_atol=1e-5):
     """Weights agree, and so do the networks' outputs on a fixed batch.
 
     A conv bias right before InstanceNorm has zero true gradient, so Adam turns float noise into
@@ -72,7 +72,7 @@ def assert_same_networks(a, b, built):
         assert a[name].keys() == b[name].keys(), name
         for key, value in a[name].items():
             if value.dim() > 1:
-                torch.testing.assert_close(value, b[name][key], atol=1e-5, rtol=1e-4, msg=f"{name}.{key}")
+                torch.testing.assert_close(value, b[name][key], atol=weight_atol, rtol=1e-4, msg=f"{name}.{key}")
         outputs = []
         for state in (a[name], b[name]):
             net.load_state_dict(state)

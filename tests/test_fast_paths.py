@@ -19,26 +19,22 @@ def train_variant(root, tmp_path, name, *extra):
     return checkpoint_nets(tmp_path / "ckpt" / name / "latest.pt")
 
 
-CPU_CHANNELS_LAST = pytest.mark.xfail(
-    strict=True, reason="torch CPU bug: with channels_last, the input gradient of a ResnetBlock followed by "
-                        "ConvTranspose2d is wrong (forward is right); util.fast_paths warns about it")
-
-
-@pytest.mark.parametrize("extra", [pytest.param(["--channels_last"], marks=CPU_CHANNELS_LAST),
-                                   ["--adam_impl", "fused"], ["--adam_impl", "foreach"]],
+# channels_last sums convolutions in another order: float noise of ~1e-7 in the gradients, which Adam's
+# normalisation can lift to ~1e-5 in weights whose gradient is nearly zero; the outputs must still agree.
+@pytest.mark.parametrize("extra, weight_atol", [(["--channels_last"], 1e-4), (["--adam_impl", "fused"], 1e-5),
+                                                (["--adam_impl", "foreach"], 1e-5)],
                          ids=["channels_last", "adam_fused", "adam_foreach"])
-def test_fast_path_trains_like_plain(unaligned_root, tmp_path, extra):
+def test_fast_path_trains_like_plain(unaligned_root, tmp_path, extra, weight_atol):
     plain = train_variant(unaligned_root, tmp_path, "plain", "--adam_impl", "for_loop")
     fast = train_variant(unaligned_root, tmp_path, "fast", "--adam_impl", "for_loop", *extra)
     built = build_nets("--dataroot", unaligned_root, "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks")
-    assert_same_networks(plain, fast, built)
+    assert_same_networks(plain, fast, built, weight_atol)
 
 
 def test_channels_last_reaches_networks_and_inputs(unaligned_root):
     opt = TrainOptions().parse(["--dataroot", str(unaligned_root), "--ngf", "8", "--ndf", "8", "--channels_last"])
     model = create_model(opt, torch.device("cpu"))
-    with pytest.warns(UserWarning, match="--channels_last on the CPU"):
-        apply_fast_paths(model, opt)
+    apply_fast_paths(model, opt)
     weight = next(p for p in model.nets["G_A"].parameters() if p.dim() == 4)
     assert weight.is_contiguous(memory_format=torch.channels_last)
     model.set_input({"A": torch.randn(1, 3, 16, 16), "B": torch.randn(1, 3, 16, 16)})
@@ -47,6 +43,21 @@ def test_channels_last_reaches_networks_and_inputs(unaligned_root):
         plain = create_model(opt, torch.device("cpu")).nets["G_A"]
         plain.load_state_dict(model.nets["G_A"].state_dict())
         torch.testing.assert_close(model.nets["G_A"](model.real_A), plain(model.real_A.contiguous()), atol=1e-5, rtol=1e-4)
+
+
+def test_instance_norm_gradient_workaround_for_channels_last_on_cpu():
+    """torch's CPU instance_norm backward is wrong for a channels_last incoming gradient; the hook fixes it."""
+    from util.fast_paths import contiguous_norm_gradients
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 16, 16)
+    grad = torch.randn(1, 8, 16, 16)
+    reference, fixed = (torch.nn.InstanceNorm2d(8) for _ in range(2))
+    contiguous_norm_gradients(fixed)
+    expected_in = x.clone().requires_grad_(True)
+    reference(expected_in).backward(grad)
+    got_in = x.clone().to(memory_format=torch.channels_last).requires_grad_(True)
+    fixed(got_in).backward(grad.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(got_in.grad, expected_in.grad, atol=1e-5, rtol=1e-4)
 
 
 def test_adam_impl_selects_implementation():

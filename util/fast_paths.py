@@ -39,6 +39,22 @@ def input_memory_format(opt: argparse.Namespace) -> torch.memory_format:
     return torch.channels_last if getattr(opt, "channels_last", False) else torch.contiguous_format
 
 
+def contiguous_norm_gradients(net: torch.nn.Module) -> None:
+    """Hand every InstanceNorm of `net` a contiguous gradient in backward (CPU channels_last workaround).
+
+    On the CPU (seen with torch 2.15), instance_norm's backward returns a wrong input gradient when the
+    incoming gradient is channels_last, as a ConvTranspose2d after a ResnetBlock produces; the forward is
+    right. A contiguous copy of that gradient gives the plain layout's result (tests/test_fast_paths.py).
+    """
+    def hook_output(_module, _inputs, output):
+        if output.requires_grad:
+            output.register_hook(lambda grad: grad.contiguous())   # fires before any in-place op that follows
+
+    for module in net.modules():
+        if isinstance(module, torch.nn.modules.instancenorm._InstanceNorm):
+            module.register_forward_hook(hook_output)
+
+
 def compile_unsupported_reason(device: torch.device) -> Optional[str]:
     """Why torch.compile cannot run here (None when it can): no compiler toolchain for the device."""
     if not hasattr(torch, "compile"):
@@ -68,11 +84,10 @@ def apply_fast_paths(model, opt: argparse.Namespace) -> None:
         fixed_size = "crop" in getattr(opt, "preprocess", "")
         torch.backends.cudnn.benchmark = benchmark == "on" or (benchmark == "auto" and fixed_size)
     if getattr(opt, "channels_last", False):
-        if device.type == "cpu":
-            warnings.warn("--channels_last on the CPU: this torch computes some ResnetBlock gradients differently "
-                          "from the plain layout (tests/test_fast_paths.py) and it is not faster here; prefer it on CUDA")
         for net in model.nets.values():
             net.to(memory_format=torch.channels_last)
+            if device.type == "cpu":
+                contiguous_norm_gradients(net)
     if getattr(opt, "compile", False):
         reason = compile_unsupported_reason(device)
         if reason is not None:
