@@ -33,6 +33,7 @@ from util.loss_meter import LossMeter
 from util.nonfinite import NonFiniteGuard
 from util.retention import prune_epoch_checkpoints
 from util.setup_checks import check_training_size
+from util.throughput import Throughput
 from util.train_evaluation import maybe_training_evaluator
 
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -149,6 +150,7 @@ def main(argv=None) -> None:
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     window = LossMeter()   # losses since the last print
     epoch_losses = LossMeter()
+    speed = Throughput()
 
     # ---------------------------------------------------------------- the loop
     stop = GracefulInterrupt().install()   # SIGINT/SIGTERM: finish the step, save latest, exit 0
@@ -165,6 +167,7 @@ def main(argv=None) -> None:
         for batch in progress:
             skipped_images.add(batch)
             train_iteration(model, batch, scalers, autocast, (window, epoch_losses), select_nets, loss_ok)
+            speed.add(len(batch["A"]) * ctx.world_size)
             epoch_iter += 1
             total_iters += 1
 
@@ -173,7 +176,10 @@ def main(argv=None) -> None:
                 window.reset()
                 for name, value in means.items():
                     writer.add_scalar(f"loss/{name}", value, total_iters)
-                progress.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
+                perf = speed.log_values(device)
+                for name, value in perf.items():
+                    writer.add_scalar(f"perf/{name}", value, total_iters)
+                progress.set_postfix({**{k: f"{v:.3f}" for k, v in means.items()}, "img/s": f"{perf['images_per_s']:.1f}"})
             if total_iters % opt.display_freq == 0:
                 writer.add_image("visuals", visuals_grid(model.visuals()), total_iters)
             if total_iters % opt.save_latest_freq == 0:

@@ -34,6 +34,8 @@ def test_cycle_gan_three_iterations_writes_checkpoints_options_and_tensorboard(u
     for name in ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"):
         assert f"loss/{name}" in scalars
     assert {"lr/G", "lr/D"} <= scalars
+    assert acc.Scalars("perf/images_per_s")[-1].value > 0
+    assert acc.Scalars("perf/peak_memory_mib")[-1].value > 50      # a torch process holds far more than 50 MiB
     assert len(acc.Scalars("loss/cycle_A")) == 3                  # --print_freq 1
     assert "visuals" in images and len(acc.Images("visuals")) == 1  # --display_freq 2, 3 iterations
 

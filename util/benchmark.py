@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from util.errors import UserError, exit_on_user_error
 from util.fast_paths import apply_fast_paths, input_memory_format
 from util.inference import translate
 from train import amp_autocast, make_scalers, train_iteration
+from util.throughput import peak_host_rss_mib
 
 PLAIN = ["--adam_impl", "for_loop", "--cudnn_benchmark", "off", "--amp", "none"]
 # name -> (flags added to the plain configuration, devices it applies to)
@@ -159,7 +159,7 @@ def measure(train_args: List[str], bench) -> Dict:
         "window_seconds": window_times,
     }
     result.update(inference_and_flops(model, opt, device, autocast))
-    result["peak_host_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    result["peak_host_rss_mib"] = peak_host_rss_mib()
     result["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None
     result["config"] = {k: getattr(opt, k) for k in ("model", "netG", "netD", "ngf", "ndf", "norm", "crop_size", "batch_size",
                                                      "amp", "channels_last", "compile", "adam_impl", "cudnn_benchmark", "gan_mode")}
