@@ -2,8 +2,8 @@
 
     python -m datasets.make_sample --out datasets/sample --size 64 --n_train 200 --n_test 20 --seed 0
 
-Domain A: procedurally drawn scenes (gradient sky and ground, random circles, rectangles and
-triangles). Domain B: other scenes of the same kind passed through `to_domain_b`, a fixed
+Domain A: procedurally drawn scenes (blue gradient sky, green-brown ground, circles, rectangles and
+triangles in a small palette of colours, all jittered). Domain B: other scenes of the same kind passed through `to_domain_b`, a fixed
 per-pixel colour transform. testB holds to_domain_b(testA) under the same file names, so a
 trained A -> B generator can be scored against ground truth.
 """
@@ -35,8 +35,8 @@ B_GAMMA = 0.8
 
 README = """Synthetic unpaired image-translation dataset (written by python -m datasets.make_sample).
 
-trainA/  {n_train} scenes of domain A: gradient sky and ground with random filled circles,
-         rectangles and triangles ({size}x{size} PNG, seed {seed}).
+trainA/  {n_train} scenes of domain A: blue gradient sky and green-brown ground with filled
+         circles, rectangles and triangles in a small jittered palette ({size}x{size} PNG, seed {seed}).
 trainB/  {n_train} OTHER scenes of the same kind mapped to domain B (unpaired with trainA).
 testA/   {n_test} new domain-A scenes.
 testB/   to_domain_b(testA) with the same file names: the ground truth for A -> B.
@@ -55,8 +55,17 @@ def to_domain_b(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.round(y * 255.0).astype(np.uint8))
 
 
-def _random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple:
-    return tuple(int(c) for c in rng.integers(low, high, size=3))
+# Domain A draws from fixed colour families (blue skies, green-brown ground, a small palette of shape
+# colours), so that its colour distribution is lopsided: only the true colour map carries it onto domain
+# B's, which is what lets an unpaired model find that map (a uniform RGB cube would look almost the same
+# after many different hue rotations).
+_SKY_TOP, _SKY_BOTTOM = (70, 120, 210), (170, 205, 245)
+_GROUND_TOP, _GROUND_BOTTOM = (90, 150, 60), (110, 80, 40)
+_PALETTE = ((220, 40, 40), (245, 200, 40), (245, 245, 240), (40, 40, 50), (240, 130, 30))
+
+
+def _jitter(rng: np.random.Generator, colour: tuple, amount: int) -> tuple:
+    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
 
 
 def _vertical_gradient(draw: ImageDraw.ImageDraw, box: tuple, top: tuple, bottom: tuple) -> None:
@@ -73,10 +82,10 @@ def render_scene(rng: np.random.Generator, size: int) -> Image.Image:
     img = Image.new("RGB", (big, big))
     draw = ImageDraw.Draw(img)
     horizon = int(big * rng.uniform(0.35, 0.7))
-    _vertical_gradient(draw, (0, 0, big, horizon), _random_colour(rng, 60, 256), _random_colour(rng, 120, 256))
-    _vertical_gradient(draw, (0, horizon, big, big), _random_colour(rng, 40, 200), _random_colour(rng, 0, 140))
+    _vertical_gradient(draw, (0, 0, big, horizon), _jitter(rng, _SKY_TOP, 30), _jitter(rng, _SKY_BOTTOM, 30))
+    _vertical_gradient(draw, (0, horizon, big, big), _jitter(rng, _GROUND_TOP, 30), _jitter(rng, _GROUND_BOTTOM, 30))
     for _ in range(int(rng.integers(3, 7))):
-        colour = _random_colour(rng)
+        colour = _jitter(rng, _PALETTE[int(rng.integers(len(_PALETTE)))], 20)
         cx, cy = rng.uniform(0, big, size=2)
         r = rng.uniform(0.06, 0.2) * big
         kind = rng.integers(0, 3)
