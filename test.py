@@ -26,7 +26,7 @@ from util.evaluation import ResultsEvaluator
 from util.html import write_results_page
 from util.images import save_tensor_image
 from util.reference_weights import load_reference_weights, reference_weights_path
-from util.source_format import match_source_format, use_full_precision
+from util.source_format import save_output, use_full_precision
 from util.tiling import translate_any_size
 from util.video import is_video_run, translate_clip
 
@@ -118,8 +118,7 @@ def main(argv=None) -> None:
                 with torch.no_grad():
                     outputs = translate_any_size(generator, images, opt)
                 for item, output in zip(group, outputs):
-                    rows.append(save_result(item, output, source_root, out_dir))
-                    match_source_format(output, os.path.join(out_dir, rows[-1]["output"]), item["A_paths"], opt.output_mode)
+                    rows.append(save_result(item, output, source_root, out_dir, opt.output_mode))
                 progress.update(len(group))
 
     metrics = evaluator.run(out_dir, rows) if evaluator else None
@@ -130,16 +129,18 @@ def main(argv=None) -> None:
     print(f"translated {len(rows)} images into {os.path.join(out_dir, 'images')}\nopen {page}")
 
 
-def save_result(item: Dict, output: torch.Tensor, source_root: str, out_dir: str) -> Dict[str, str]:
-    """Write the output (and the input / target as fed) for one image; return its row for the HTML page."""
+def save_result(item: Dict, output: torch.Tensor, source_root: str, out_dir: str, output_mode: str) -> Dict[str, str]:
+    """Write the output (in the source's mode and depth, see `save_output`) and the input / target as fed
+    for one image; return its row for the HTML page."""
     relative = os.path.relpath(item["A_paths"], source_root)
     if relative.startswith(".."):
         relative = os.path.basename(item["A_paths"])
-    row = {"name": relative}
-    files = {"output": ("images", output), "input": ("inputs", item["A"])}
+    row = {"name": relative, "output": os.path.join("images", relative)}
+    save_output(output, os.path.join(out_dir, row["output"]), item["A_paths"], output_mode)
+    fed = {"input": ("inputs", item["A"])}
     if "B" in item:
-        files["target"] = ("targets", item["B"])
-    for column, (folder, image) in files.items():
+        fed["target"] = ("targets", item["B"])
+    for column, (folder, image) in fed.items():
         save_tensor_image(image, os.path.join(out_dir, folder, relative))
         row[column] = os.path.join(folder, relative)
     return row

@@ -92,19 +92,16 @@ def main(argv=None) -> None:
     ctx = distributed.setup(opt.gpu_ids)     # one process, or one of torchrun's
     device = ctx.device
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
-    if not os.path.isdir(opt.dataroot):   # before the option table, so the mistake is the last thing shown
-        raise UserError(f"--dataroot {opt.dataroot} is not a folder: point it at the folder holding trainA/ and trainB/ "
-                        "(or train/ for aligned data)")
     resume_path = checkpoint_path(opt, opt.epoch)
     if opt.continue_train and not os.path.isfile(resume_path):
         raise UserError(f"--continue_train: no checkpoint {resume_path}; start without --continue_train or check --name/--epoch")
+    dataset = create_dataset(opt)   # before the option table, so a data mistake is the last thing shown
     if ctx.is_main:
         print(options.format_options(opt))
         options.save_options(opt, run_dir)
     seed_everything(opt.seed)
 
     # ---------------------------------------------------------------- data
-    dataset = create_dataset(opt)
     drop_last = opt.batch_size > 1 and len(dataset) > opt.batch_size  # equal batches keep BatchNorm and resume simple
     sampler = ResumableSampler(len(dataset), seed=opt.seed, shuffle=not opt.serial_batches, rank=ctx.rank,
                                world_size=ctx.world_size, drop_last=drop_last, batch_size=opt.batch_size)

@@ -81,21 +81,21 @@ def is_colourless(image: torch.Tensor, tolerance: float = 2 / 255) -> bool:
     return bool(spread.max() <= 2 * tolerance)
 
 
-def match_source_format(output: torch.Tensor, path: str, source_path: str, output_mode: str = "same") -> None:
-    """Rewrite the output file `path` ((C, H, W) `output` in [-1, 1]) in the bit depth and mode of `source_path`.
+def save_output(output: torch.Tensor, path: str, source_path: str, output_mode: str = "same") -> None:
+    """Write the (C, H, W) `output` in [-1, 1] to `path` in the bit depth and mode of `source_path`.
 
     A grayscale source gets a grayscale output (16-bit for a 16-bit source) where the model allows it:
     when the generator's output is single-channel or has no colour. A colour output (e.g. a model that
-    colourises) stays colour, in 8 bits. Nothing is rewritten for 8-bit colour sources or with
-    `output_mode` 'model': the 8-bit file test.py already wrote is then the right one.
+    colourises), an 8-bit colour source, or `output_mode` 'model' gives the plain 8-bit file.
     """
     fmt = source_format(source_path) if output_mode == "same" else SourceFormat(8, False)
     output = output.detach().float().cpu()
     if not fmt.gray or not is_colourless(output):
+        save_tensor_image(output, path)
         return
     gray = to_gray(output).clamp(-1, 1)[0]
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if fmt.bits == 16 and path.lower().endswith((".png", ".tif", ".tiff")):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         values = ((gray + 1) * 32767.5).round().numpy().astype(np.uint16)
         Image.fromarray(values).save(path)  # uint16 -> mode I;16
     else:
