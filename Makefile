@@ -26,10 +26,10 @@ sample: venv
 
 demo: sample
 	@start=$$(date +%s); \
-	$(PY) -m util.metrics --pred $(SAMPLE)/testA --target $(SAMPLE)/testB --label "identity (input vs answer)" && \
+	$(PY) -m util.eval --pred $(SAMPLE)/testA --target $(SAMPLE)/testB --label "identity (input vs answer)" && \
 	$(PY) train.py --config experiments/sample_cyclegan.json --dataroot $(SAMPLE) --name $(DEMO_NAME) --gpu_ids -1 && \
 	$(PY) test.py --dataroot $(SAMPLE) --name $(DEMO_NAME) --gpu_ids -1 && \
-	$(PY) -m util.metrics --pred results/$(DEMO_NAME)/test_latest/images --target $(SAMPLE)/testB --label "after training" && \
+	$(PY) -m util.eval --pred results/$(DEMO_NAME)/test_latest/images --target $(SAMPLE)/testB --label "after training" && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s" && \
 	echo "checkpoints: checkpoints/$(DEMO_NAME)/   TensorBoard: $(PY) -m tensorboard.main --logdir checkpoints/$(DEMO_NAME)/tb" && \
 	echo "results page: results/$(DEMO_NAME)/test_latest/index.html"

@@ -6,7 +6,7 @@
 The model (dynamic batch, height and width; input and output (N, C, H, W) in [-1, 1]) goes to
 <checkpoints_dir>/<name>/export/<epoch>_<direction>.<suffix>. The check translates up to --num_check
 images (default: the test split of the dataset the model was trained on) with PyTorch and with the
-exported model and reports the largest absolute difference, also in export_check.json beside the model.
+exported model and reports the largest absolute difference, also in <model>.check.json beside the model.
 """
 import argparse
 import json
@@ -17,11 +17,14 @@ import torch
 from torch import nn
 
 from datasets import create_dataset
+from datasets.source import resolve_source
+from models.loading import load_generator
 from options.test_options import TestOptions
+from util.checkpoint import read_options_file
 from util.device import select_device
 from util.errors import UserError, exit_on_user_error
-from util.export import EXPORTERS, export_generator, load_exported
-from util.inference import translate
+from util.translate.export import EXPORTERS, export_generator, load_exported
+from util.translate.inference import translate
 
 
 class ExportOptions(TestOptions):
@@ -43,12 +46,9 @@ class ExportOptions(TestOptions):
         """The trained run's architecture, and its dataroot so the check has real images by default."""
         defaults = super().extra_defaults(parser, args)
         known, _ = parser.parse_known_args(args)
-        path = os.path.join(known.checkpoints_dir, known.name, "opt.json")
-        if os.path.isfile(path):
-            with open(path) as f:
-                dataroot = json.load(f).get("dataroot")
-            if dataroot and os.path.exists(dataroot):
-                defaults["dataroot"] = dataroot
+        dataroot = (read_options_file(os.path.join(known.checkpoints_dir, known.name, "opt.json")) or {}).get("dataroot")
+        if dataroot and os.path.exists(dataroot):
+            defaults["dataroot"] = dataroot
         return defaults
 
     def validate(self, opt: argparse.Namespace) -> None:
@@ -63,8 +63,8 @@ class ExportOptions(TestOptions):
 
 def check_images(opt: argparse.Namespace):
     """Up to `opt.num_check` (1, C, H, W) images in [-1, 1] from `opt.dataroot`, as test.py reads them."""
-    from test import resolve_source
-    resolve_source(opt)
+    source = resolve_source(opt.dataroot, opt.dataset_mode, opt.phase, opt.direction)
+    opt.dataroot, opt.dataset_mode = source.dataroot, source.dataset_mode
     dataset = create_dataset(opt)
     return [dataset[i]["A"][None] for i in range(min(opt.num_check, len(dataset)))]
 
@@ -86,7 +86,6 @@ def parity(generator: nn.Module, runner, images) -> float:
 @exit_on_user_error
 def main(argv=None) -> dict:
     """Export the model named by `argv` (default: sys.argv[1:]); returns the check's result."""
-    from test import load_generator
     opt = ExportOptions().parse(argv)
     opt.gpu_ids = "-1"  # exports are made and checked on the CPU
     generator = load_generator(opt, select_device(opt.gpu_ids))

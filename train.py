@@ -3,10 +3,10 @@
     python train.py --dataroot ./datasets/monet2photo --name monet_cyclegan --gpu_ids 0
     python train.py --config experiments/sample_cyclegan.json --gpu_ids -1
     python train.py ... --continue_train          # resume from checkpoints/<name>/latest.pt
-    torchrun --nproc_per_node=4 train.py ...      # DDP, one process per GPU (see util/distributed.py)
+    torchrun --nproc_per_node=4 train.py ...      # DDP, one process per GPU (see util/train/distributed.py)
 
 The whole procedure is this file, top to bottom: options, data, model, optimizers, one training
-iteration (`train_iteration`, also timed by util/benchmark.py), and the loop.
+iteration (`train_iteration`, also timed by benchmarks/speed.py), and the loop.
 """
 import os
 import sys
@@ -19,22 +19,22 @@ from tqdm import tqdm
 from datasets import create_dataset, first_batch
 from datasets.bad_images import SkippedImageTally
 from datasets.sampler import ResumableSampler
+from datasets.source import held_out_options
+from datasets.transforms import check_generator_fits
 from models import create_model
 from models.schedulers import SCHEDULERS, step_scheduler
-from options.train_options import TrainOptions
-from util import distributed
-from util.checkpoint import checkpoint_path, load_checkpoint, restore_training_state, save_atomic, training_state
+from options.base_options import evaluator_options
+from options.train_options import TrainOptions, speed_options
+from util.checkpoint import Checkpointer, restore_training_state, training_state
 from util.device import seed_everything
 from util.errors import UserError, exit_on_user_error
-from util.fast_paths import apply_fast_paths
-from util.images import visuals_grid
-from util.interrupt import GracefulInterrupt, ignore_interrupts
-from util.loss_meter import LossMeter
-from util.nonfinite import NonFiniteGuard
-from util.retention import prune_epoch_checkpoints
-from util.setup_checks import check_training_size
-from util.throughput import Throughput
-from util.train_evaluation import maybe_training_evaluator
+from util.eval.evaluator import Evaluator, TrainingEvaluator
+from util.train import distributed
+from util.train.fast_paths import apply_fast_paths
+from util.train.guards import GracefulInterrupt, NonFiniteGuard, ignore_interrupts
+from util.train.meters import LossMeter, Throughput
+from util.train.visuals import visuals_grid
+from util.translate.inference import translate
 
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -83,6 +83,17 @@ def train_iteration(model, batch: Dict, scalers: Dict, autocast: Callable, meter
         select_nets(list(model.nets))              # plain modules again: checkpoints and visuals see no DDP wrapper
 
 
+def make_training_evaluator(opt, device: torch.device) -> TrainingEvaluator:
+    """The --eval_freq evaluator: the first --eval_num images of the --eval_phase split, scored every --eval_freq epochs."""
+    held_out, real_dir = held_out_options(opt, opt.eval_phase, opt.eval_num)
+    if not os.path.exists(held_out.dataroot if opt.dataset_mode != "aligned" else os.path.join(opt.dataroot, opt.eval_phase)):
+        raise UserError(f"--eval_freq {opt.eval_freq}: no held-out split '{opt.eval_phase}' in {opt.dataroot}; "
+                        f"add one, choose it with --eval_phase, or pass --eval_freq 0")
+    return TrainingEvaluator(Evaluator(device, **evaluator_options(opt)), create_dataset(held_out), translate,
+                             os.path.join(opt.checkpoints_dir, opt.name, "eval"), opt.eval_freq,
+                             real_dir=opt.fid_real_dir or real_dir, target_dir=opt.target_dir)
+
+
 @exit_on_user_error
 def main(argv=None) -> None:
     """Run training as configured by the command line `argv` (default: sys.argv[1:])."""
@@ -92,7 +103,8 @@ def main(argv=None) -> None:
     ctx = distributed.setup(opt.gpu_ids)     # one process, or one of torchrun's
     device = ctx.device
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
-    resume_path = checkpoint_path(opt, opt.epoch)
+    ckpt = Checkpointer(run_dir)
+    resume_path = ckpt.path(opt.epoch)
     if opt.continue_train and not os.path.isfile(resume_path):
         raise UserError(f"--continue_train: no checkpoint {resume_path}; start without --continue_train or check --name/--epoch")
     dataset = create_dataset(opt)   # before the option table, so a data mistake is the last thing shown
@@ -113,7 +125,7 @@ def main(argv=None) -> None:
 
     # ---------------------------------------------------------------- model, optimizers, AMP
     model = create_model(opt, device)
-    check_training_size(opt, model)
+    check_generator_fits(opt, {name: getattr(net, "size_multiple", 1) for name, net in model.nets.items()})
     model.initialize_from_batch(first_batch(dataset))   # data-shaped parts (CUT's netF) exist before anything uses them
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
     scalers = make_scalers(model, device, opt.amp)
@@ -121,12 +133,12 @@ def main(argv=None) -> None:
 
     start_epoch, start_iter, total_iters = opt.epoch_count, 0, 0
     if opt.continue_train:
-        position = restore_training_state(load_checkpoint(resume_path), model, schedulers, scalers, resume_path)
+        position = restore_training_state(ckpt.load(opt.epoch), model, schedulers, scalers, resume_path)
         start_epoch, start_iter, total_iters = position["epoch"], position["epoch_iter"], position["total_iters"]
         if ctx.is_main:
             print(f"resumed from {resume_path}: epoch {start_epoch}, iteration {start_iter} of the epoch, {total_iters} in total")
-    apply_fast_paths(model, opt)
-    select_nets = distributed.distribute_model(model, ctx)   # None for one process
+    apply_fast_paths(model.nets, device, **speed_options(opt))
+    select_nets = distributed.distribute_model(model, ctx, sync_batchnorm=opt.norm == "batch")   # None for one process
     ctx.reseed(opt.seed, total_iters)
     guard = NonFiniteGuard(opt.max_nonfinite_steps, resume_path if opt.continue_train else None)
     skipped_images = SkippedImageTally()
@@ -137,12 +149,11 @@ def main(argv=None) -> None:
 
     def save(label: str, epoch: int, epoch_iter: int) -> None:
         if ctx.is_main:
-            save_atomic(training_state(model, schedulers, scalers, opt, epoch, epoch_iter, total_iters),
-                        checkpoint_path(opt, label))
-        guard.last_checkpoint = checkpoint_path(opt, label)
+            ckpt.save(training_state(model, schedulers, scalers, vars(opt), epoch, epoch_iter, total_iters), label)
+        guard.last_checkpoint = ckpt.path(label)
         ctx.barrier()
 
-    evaluator = maybe_training_evaluator(opt, device) if ctx.is_main else None
+    evaluator = make_training_evaluator(opt, device) if ctx.is_main and opt.eval_freq > 0 else None
     writer = distributed.summary_writer(ctx, opt.log_dir or os.path.join(run_dir, "tb"))
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     window = LossMeter()   # losses since the last print
@@ -188,7 +199,7 @@ def main(argv=None) -> None:
         if stopping and epoch_iter < progress.total:   # stopped inside the epoch: save the exact position
             save("latest", epoch, epoch_iter)
             if ctx.is_main:
-                tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch, epoch_iter))
+                tqdm.write(stop.message(ckpt.path("latest"), epoch, epoch_iter))
             break
 
         # ------------------------------------------------------------ end of epoch
@@ -202,7 +213,7 @@ def main(argv=None) -> None:
         if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
             save(str(epoch), epoch + 1, 0)
             if ctx.is_main:
-                prune_epoch_checkpoints(run_dir, opt.keep_checkpoints)
+                ckpt.prune(opt.keep_checkpoints)
         if evaluator and evaluator.due(epoch):
             generator = model.nets[type(model).inference_generator(opt, opt.direction)[0]]
             for name, value in evaluator.evaluate(generator, epoch).items():
@@ -213,7 +224,7 @@ def main(argv=None) -> None:
                 tqdm.write(skipped_line)
         if stopping and epoch < last_epoch:
             if ctx.is_main:
-                tqdm.write(stop.message(checkpoint_path(opt, "latest"), epoch + 1, 0))
+                tqdm.write(stop.message(ckpt.path("latest"), epoch + 1, 0))
             break
 
     stop.restore()

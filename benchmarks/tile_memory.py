@@ -24,8 +24,8 @@ def child(size: int, tile: int, overlap: int, stats: str, out: str) -> None:
     """Translate one smooth random size x size image and save the output and peak memory to `out`."""
     sys.path.insert(0, ROOT)
     from models import networks
-    from util.inference import translate
-    from util.tiling import translate_tiled
+    from util.translate.inference import translate
+    from util.translate.tiling import translate_tiled
     torch.manual_seed(0)
     opt = Namespace(netG="resnet_6blocks", ngf=8, norm="instance", init_type="normal", init_gain=0.02,
                     no_dropout=True, gpu_ids=[])
@@ -65,7 +65,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "benchmarks.tile_memory", "--child", str(size), str(tile),
                             str(args.tile_overlap), args.tile_stats, tmp], cwd=ROOT, check=True,
                            env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")))
-            result = torch.load(tmp)
+            result = torch.load(tmp, weights_only=True)
             os.remove(tmp)
             outputs[tile] = result.pop("output").float()
             rows.append({"size": size, "tile": tile or None, **result})

@@ -6,7 +6,7 @@ import torch
 
 from datasets import DATASETS
 from datasets.base_dataset import BaseDataset
-from datasets.image_io import find_images, load_image
+from util.image_io import find_images, load_image
 from datasets.transforms import sample_params
 from util.errors import UserError
 

@@ -4,7 +4,7 @@ from typing import Dict, Optional, Set
 
 from tqdm import tqdm
 
-from datasets.image_io import BadImageError
+from util.image_io import BadImageError
 
 SKIPPED_KEY = "skipped_images"  # per sample: how many unreadable files were skipped to produce it
 _warned: Set[str] = set()       # per process (DataLoader workers each keep their own)

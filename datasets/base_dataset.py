@@ -7,9 +7,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from datasets.bad_images import SKIPPED_KEY, warn_skipped
-from datasets.image_io import BadImageError, load_image
-from datasets.sampler import derive_seed
+from util.image_io import BadImageError, DecodedImage, read_image
 from datasets.transforms import apply_transform, check_preprocess_options, sample_params
+from util.device import derive_seed
 from util.errors import UserError
 
 Item = Union[int, Tuple[int, int]]
@@ -30,7 +30,7 @@ class BaseDataset(Dataset):
         self.opt = opt
         self.root = opt.dataroot
         self.is_train = bool(opt.isTrain)
-        self.skip_bad_images = bool(getattr(opt, "skip_bad_images", False))
+        self.skip_bad_images = bool(opt.skip_bad_images)
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool):
@@ -73,9 +73,17 @@ class BaseDataset(Dataset):
         raise UserError(f"{min(_MAX_SKIPS, len(self))} images in a row under {self.root} are unreadable: "
                         f"check the dataset files")
 
-    def load_transformed(self, path: str, grayscale: bool, generator: Optional[torch.Generator]) -> torch.Tensor:
-        """Load the image at ``path`` and return it augmented with fresh params, shape (C, H, W) in [-1, 1]."""
-        return self.transform(load_image(path, grayscale), grayscale, generator)
+    def load_transformed(self, path: str, grayscale: bool,
+                         generator: Optional[torch.Generator]) -> Tuple[torch.Tensor, DecodedImage]:
+        """Load the image at ``path``; return it augmented with fresh params, (C, H, W) in [-1, 1], and the decoded file.
+
+        At test time with --preprocess none the tensor keeps the source's full precision (16-bit and
+        float files are not rounded to 8 bits), since nothing resizes it.
+        """
+        decoded = read_image(path)
+        if not self.is_train and self.opt.preprocess == "none":
+            return decoded.unit(1 if grayscale else 3) * 2 - 1, decoded
+        return self.transform(decoded.pil(grayscale), grayscale, generator), decoded
 
     def transform(self, img: Image.Image, grayscale: bool, generator: Optional[torch.Generator],
                   params: Optional[Dict] = None) -> torch.Tensor:

@@ -7,23 +7,11 @@ exact same stream of indices and augmentations.
 import math
 from typing import Iterator, List, Tuple
 
-import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from util.device import derive_seed
 from util.errors import UserError
-
-_SEED_MASK = (1 << 63) - 1
-
-
-def derive_seed(purpose: str, *values: int) -> int:
-    """Hash a purpose label and integers into a well-mixed, non-negative 63-bit seed.
-
-    Different ``purpose`` strings give independent seeds for the same ``values``.
-    """
-    entropy = [int.from_bytes(purpose.encode(), "little")] + [int(v) % (1 << 64) for v in values]
-    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
-    return int(state) & _SEED_MASK
 
 
 class ResumableSampler(Sampler):

@@ -6,7 +6,7 @@ import torch
 
 from datasets import DATASETS
 from datasets.base_dataset import BaseDataset
-from datasets.image_io import find_images, is_image_file
+from util.image_io import find_images, is_image_file
 from util.errors import UserError
 
 
@@ -14,8 +14,9 @@ from util.errors import UserError
 class SingleDataset(BaseDataset):
     """All images under ``opt.dataroot`` (recursively), or just that file if it is an image.
 
-    Returns ``{'A': (input_nc, H, W) in [-1, 1], 'A_paths': str}``. At test time the crop is
-    centred and nothing is flipped.
+    Returns ``{'A': (input_nc, H, W) in [-1, 1], 'A_paths': str, 'A_bits': 8 or 16, 'A_gray': bool}``
+    (the source file's bit depth and whether it is single-channel, for test.py's outputs). At test time
+    the crop is centred and nothing is flipped.
     """
 
     def __init__(self, opt):
@@ -33,6 +34,7 @@ class SingleDataset(BaseDataset):
         return len(self.A_paths)
 
     def get_item(self, index: int, generator: torch.Generator) -> Dict:
-        """Return image ``index`` as ``{'A': tensor, 'A_paths': path}``."""
+        """Return image ``index`` (see the class docstring)."""
         path = self.A_paths[index]
-        return {"A": self.load_transformed(path, self.gray, generator), "A_paths": path}
+        image, decoded = self.load_transformed(path, self.gray, generator)
+        return {"A": image, "A_paths": path, "A_bits": decoded.bits, "A_gray": decoded.gray}

@@ -34,6 +34,23 @@ def _crops(opt) -> bool:
     return opt.preprocess in _CROPPING_MODES
 
 
+def check_generator_fits(opt, size_multiples: Dict[str, int]) -> None:
+    """Raise `UserError` if the training images cannot pass through every network of `size_multiples`.
+
+    `size_multiples` maps a network name to the multiple its input sides must have (a U-Net with 8
+    downsamplings needs 256): checked against --crop_size, or against the rounding of --preprocess none.
+    """
+    for name, multiple in size_multiples.items():
+        if _crops(opt) and opt.crop_size % multiple:
+            fitting = max(multiple, opt.crop_size // multiple * multiple)
+            raise UserError(f"--crop_size {opt.crop_size} is not a multiple of {multiple}, which --netG {opt.netG} "
+                            f"({name}) needs: use --crop_size {fitting} (and --load_size >= it) or a smaller --netG")
+        if opt.preprocess == "none" and multiple > _SIZE_MULTIPLE:
+            raise UserError(f"--preprocess none keeps image sizes (rounded to multiples of {_SIZE_MULTIPLE}), but "
+                            f"--netG {opt.netG} needs multiples of {multiple}: use --preprocess resize_and_crop "
+                            f"with --crop_size a multiple of {multiple}")
+
+
 def working_size(opt, size: Tuple[int, int]) -> Tuple[int, int]:
     """Return the (w, h) an image of ``size`` (w, h) is resized to before cropping."""
     w, h = size

@@ -6,7 +6,8 @@ import torch
 
 from datasets import DATASETS
 from datasets.base_dataset import BaseDataset
-from datasets.image_io import find_images
+from datasets.source import direction_sides
+from util.image_io import find_images
 from util.errors import UserError
 
 
@@ -22,12 +23,10 @@ class UnalignedDataset(BaseDataset):
 
     def __init__(self, opt):
         super().__init__(opt)
-        dir_A, dir_B = (os.path.join(opt.dataroot, opt.phase + side) for side in "AB")
+        dir_A, dir_B = (os.path.join(opt.dataroot, opt.phase + side) for side in direction_sides(opt.direction))
         for folder in (dir_A, dir_B):
             if not os.path.isdir(folder):
                 raise UserError(self._missing_folder_message(folder))
-        if opt.direction == "BtoA":
-            dir_A, dir_B = dir_B, dir_A
         self.A_paths = find_images(dir_A, opt.max_dataset_size)
         self.B_paths = find_images(dir_B, opt.max_dataset_size)
         self.gray_A = opt.input_nc == 1
@@ -53,6 +52,6 @@ class UnalignedDataset(BaseDataset):
         else:
             B_index = int(torch.randint(0, len(self.B_paths), (1,), generator=generator))
         B_path = self.B_paths[B_index]
-        A = self.load_transformed(A_path, self.gray_A, generator)
-        B = self.load_transformed(B_path, self.gray_B, generator)
+        A, _ = self.load_transformed(A_path, self.gray_A, generator)
+        B, _ = self.load_transformed(B_path, self.gray_B, generator)
         return {"A": A, "B": B, "A_paths": A_path, "B_paths": B_path}

@@ -10,7 +10,19 @@ from torch import nn
 from models import losses, networks
 from models.image_pool import ImagePool
 from util.errors import UserError
-from util.fast_paths import adam_kwargs, input_memory_format
+
+
+ADAM_IMPLS = ("auto", "fused", "foreach", "for_loop")
+
+
+def adam_kwargs(impl: str, device: torch.device) -> Dict:
+    """Keyword arguments of torch.optim.Adam selecting the implementation `impl` (--adam_impl) on `device`.
+
+    'auto' is the fused kernel on CUDA and torch's default elsewhere.
+    """
+    if impl == "auto":
+        return {"fused": True} if device.type == "cuda" else {}
+    return {"fused": {"fused": True}, "foreach": {"foreach": True}, "for_loop": {"foreach": False}}[impl]
 
 
 @dataclass
@@ -38,7 +50,7 @@ class BaseModel:
       * `forward()`: compute the fakes for the current batch;
       * `training_steps()`: the ordered `TrainStep`s of one iteration;
       * `visuals()`: named image batches (N, C, H, W) in [-1, 1] for the TensorBoard grid;
-      * `inference_generator_name(opt)`: which network test.py runs for `opt.direction`.
+      * `inference_generator(opt, train_direction)`: which network test.py runs for `opt.direction`.
     Everything is placed on `device` here; train.py never touches the networks' internals.
     """
 
@@ -70,7 +82,7 @@ class BaseModel:
         """Create one Adam optimizer over the parameters of the named networks."""
         params = itertools.chain(*(self.nets[n].parameters() for n in net_names))
         self.optimizers[name] = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999),
-                                                **adam_kwargs(self.opt, self.device))
+                                                **adam_kwargs(self.opt.adam_impl, self.device))
         return self.optimizers[name]
 
     def build_gan_loss(self) -> None:
@@ -109,11 +121,11 @@ class BaseModel:
         """
 
     def set_input(self, batch: Dict) -> None:
-        """Keep the batch's image tensors on the device as attributes `real_A`, `real_B`; paths as `paths`."""
-        copy = dict(device=self.device, non_blocking=self.device.type == "cuda", memory_format=input_memory_format(self.opt))
+        """Keep the batch's image tensors on the device as attributes `real_A`, `real_B`."""
+        layout = torch.channels_last if self.opt.channels_last else torch.contiguous_format
+        copy = dict(device=self.device, non_blocking=self.device.type == "cuda", memory_format=layout)
         self.real_A = batch["A"].to(**copy)
         self.real_B = batch["B"].to(**copy) if "B" in batch else None
-        self.paths = batch.get("A_paths")
 
     def forward(self) -> None:
         """Compute the fakes of the current batch."""

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 import datasets
 import models
 from util.errors import UserError
+from util.eval.feature_extractors import FEATURE_EXTRACTORS
 
 
 class OptionParser(argparse.ArgumentParser):
@@ -146,3 +147,28 @@ class BaseOptions:
             f.write(self.format_options(opt) + "\n")
         with open(os.path.join(directory, "opt.json"), "w") as f:
             json.dump(vars(opt), f, indent=2, sort_keys=True)
+
+
+def add_eval_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+    """Add the evaluation flags (train.py: --eval_freq and friends; test.py: --eval_metrics ...) to `parser`."""
+    g = parser.add_argument_group("evaluation")
+    if is_train:
+        g.add_argument("--eval_freq", type=int, default=0, help="epochs between held-out evaluations logged to TensorBoard as eval/* (0 = off)")
+        g.add_argument("--eval_phase", type=str, default="test", help="held-out split for --eval_freq: <dataroot>/<eval_phase>A (unaligned) or <dataroot>/<eval_phase> (aligned)")
+        g.add_argument("--eval_num", type=int, default=50, help="held-out images scored at each --eval_freq evaluation")
+    else:
+        g.add_argument("--eval_metrics", action="store_true", help="score the results (PSNR/SSIM/L1 when targets are known, FID/KID against --fid_real_dir) into metrics.json")
+        g.add_argument("--html_page_size", type=int, default=50, help="images per results page (index.html, page_2.html, ...)")
+    g.add_argument("--target_dir", type=str, default=None, help="ground truth for unaligned data: images with the same names as the inputs (e.g. the sample dataset's testB); aligned data has its own")
+    g.add_argument("--fid_real_dir", type=str, default=None, help="real target-domain images for FID/KID (default: <dataroot>/<phase>B, or the targets of aligned data)")
+    g.add_argument("--feature_extractor", type=str, default="inception", choices=FEATURE_EXTRACTORS.names(), help="features for FID/KID: inception (needs --inception_weights or the torchvision cache) or random_conv (small fixed net, not comparable to papers)")
+    g.add_argument("--inception_weights", type=str, default=None, help="path of torchvision's inception_v3_google-0cc3c7bd.pth (default: the torchvision cache)")
+    g.add_argument("--kid_subset_size", type=int, default=1000, help="images per KID subset (capped by the number of images)")
+    g.add_argument("--kid_subsets", type=int, default=100, help="number of KID subsets averaged")
+    return parser
+
+
+def evaluator_options(opt: argparse.Namespace) -> Dict:
+    """Keyword arguments of `util.eval.evaluator.Evaluator` from the evaluation flags of `opt`."""
+    return {"feature_extractor": opt.feature_extractor, "weights": opt.inception_weights,
+            "kid_subset_size": opt.kid_subset_size, "kid_subsets": opt.kid_subsets}

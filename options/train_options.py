@@ -2,10 +2,9 @@
 import argparse
 
 import models
-from options.base_options import BaseOptions
+from models.base_model import ADAM_IMPLS
+from options.base_options import BaseOptions, add_eval_options
 from util.errors import UserError
-from util.evaluation import add_eval_options
-from util.fast_paths import add_speed_options
 
 
 class TrainOptions(BaseOptions):
@@ -38,7 +37,14 @@ class TrainOptions(BaseOptions):
         g.add_argument("--log_dir", type=str, default=None, help="TensorBoard log folder (default: <checkpoints_dir>/<name>/tb)")
         g.add_argument("--keep_checkpoints", type=int, default=0, help="keep only the newest N numbered epoch checkpoints (0 = keep all; latest.pt is always kept)")
         g.add_argument("--max_nonfinite_steps", type=int, default=20, help="stop training after this many consecutive steps with a NaN/inf loss (each such step is skipped)")
-        return add_speed_options(add_eval_options(parser, is_train=True))
+
+        g = parser.add_argument_group("speed")
+        g.add_argument("--channels_last", action="store_true", help="keep networks and input batches in channels_last (NHWC) memory format; faster convolutions on tensor-core GPUs")
+        g.add_argument("--compile", action="store_true", help="torch.compile the networks (first iterations are slow while compiling; falls back to eager with a warning where unsupported)")
+        g.add_argument("--compile_mode", type=str, default="default", choices=["default", "reduce-overhead", "max-autotune"], help="torch.compile mode when --compile")
+        g.add_argument("--adam_impl", type=str, default="auto", choices=ADAM_IMPLS, help="Adam implementation: auto = fused on CUDA, torch's default elsewhere; fused / foreach / for_loop force one")
+        g.add_argument("--cudnn_benchmark", type=str, default="auto", choices=["auto", "on", "off"], help="let cuDNN pick the fastest convolution per input shape: auto = on when training crops to a fixed --crop_size")
+        return add_eval_options(parser, is_train=True)
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check training-specific option combinations."""
@@ -57,3 +63,9 @@ class TrainOptions(BaseOptions):
         for flag in ("print_freq", "display_freq", "save_latest_freq", "save_epoch_freq", "max_nonfinite_steps"):
             if getattr(opt, flag) < 1:
                 raise UserError(f"--{flag} must be at least 1")
+
+
+def speed_options(opt: argparse.Namespace) -> dict:
+    """Keyword arguments of `util.train.fast_paths.apply_fast_paths` from the speed flags of `opt`."""
+    return {"channels_last": opt.channels_last, "compile": opt.compile, "compile_mode": opt.compile_mode,
+            "cudnn_benchmark": opt.cudnn_benchmark, "fixed_size": "crop" in opt.preprocess}

@@ -1,30 +1,18 @@
-"""Shared test set-up: run from the repo root, one CPU thread, tiny helpers for image folders."""
+"""Shared test set-up: run from the repo root, one CPU thread, tiny dataset fixtures.
+
+Tests import their helpers one way only: `from tests.helpers import ...`.
+"""
 import os
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 torch.set_num_threads(1)
 
-
-def write_images(folder, count, size=(40, 36), seed=0, mode="RGB", suffix=".png"):
-    """Write `count` random images of `size` (w, h) into `folder`; return their paths."""
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    channels = 3 if mode == "RGB" else 1
-    for i in range(count):
-        array = rng.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
-        image = Image.fromarray(array.squeeze(-1) if channels == 1 else array, mode=mode)
-        path = os.path.join(folder, f"img_{i:03d}{suffix}")
-        image.save(path)
-        paths.append(path)
-    return paths
+from tests.helpers import write_images  # noqa: E402  (needs ROOT on sys.path)
 
 
 @pytest.fixture

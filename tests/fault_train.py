@@ -16,10 +16,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import train  # noqa: E402
+from util import checkpoint  # noqa: E402
 
 torch.set_num_threads(1)  # the same arithmetic as the in-process runs of the tests
 MODE, AFTER, MARKER = os.environ["FAULT_MODE"], int(os.environ["FAULT_AFTER"]), os.environ["FAULT_MARKER"]
-real_save_atomic, real_torch_save = train.save_atomic, torch.save
+real_save_atomic, real_torch_save = checkpoint.save_atomic, torch.save
 
 
 def mark(total_iters: int) -> None:
@@ -47,5 +48,5 @@ def faulty_save_atomic(state, path):
         time.sleep(0.3)
 
 
-train.save_atomic = faulty_save_atomic
+checkpoint.save_atomic = faulty_save_atomic  # Checkpointer.save writes through it
 train.main(sys.argv[1:])

@@ -2,8 +2,10 @@
 import glob
 import os
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import test as test_script
@@ -13,6 +15,21 @@ import train as train_script
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--num_threads", "0", "--seed", "0"]
+
+
+def write_images(folder, count, size=(40, 36), seed=0, mode="RGB", suffix=".png"):
+    """Write `count` random images of `size` (w, h) into `folder`; return their paths."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    channels = 3 if mode == "RGB" else 1
+    for i in range(count):
+        array = rng.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
+        image = Image.fromarray(array.squeeze(-1) if channels == 1 else array, mode=mode)
+        path = os.path.join(folder, f"img_{i:03d}{suffix}")
+        image.save(path)
+        paths.append(path)
+    return paths
 
 
 def run_train(root, checkpoints, name, *extra):

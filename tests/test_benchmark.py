@@ -1,7 +1,7 @@
-"""util.benchmark runs the real model through the real options and writes its JSON report."""
+"""benchmarks.speed runs the real model through the real options and writes its JSON report."""
 import json
 
-from util import benchmark
+from benchmarks import speed as benchmark
 
 
 def test_benchmark_writes_json_with_numbers(tmp_path, capsys):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import run_test, run_train, tensorboard_events, user_error
+from tests.helpers import run_test, run_train, tensorboard_events, user_error
 import train as train_script
 from models.networks.feature_heads import F_HEADS
 from models.patchnce import patch_nce_loss

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from datasets import DATASETS, create_dataset
-from datasets.image_io import find_images, load_image
+from util.image_io import find_images, load_image
 from datasets.make_sample import main as make_sample_main
 from datasets.make_sample import render_scene, to_domain_b
 from datasets.sampler import ResumableSampler
@@ -19,7 +19,7 @@ from util.errors import UserError
 def make_opt(root, **overrides):
     opt = dict(dataroot=str(root), phase="train", dataset_mode="unaligned", direction="AtoB",
                input_nc=3, output_nc=3, load_size=20, crop_size=16, preprocess="resize_and_crop",
-               no_flip=False, max_dataset_size=float("inf"), serial_batches=False, seed=0, isTrain=True)
+               no_flip=False, max_dataset_size=float("inf"), serial_batches=False, seed=0, isTrain=True, skip_bad_images=False)
     opt.update(overrides)
     return SimpleNamespace(**opt)
 
@@ -115,7 +115,8 @@ def test_single_dataset_folder_file_and_test_mode(tmp_path):
     ds = create_dataset(make_opt(tmp_path / "imgs", dataset_mode="single", input_nc=1, isTrain=False))
     assert len(ds) == 2
     item = ds[1]
-    assert set(item) == {"A", "A_paths"} and item["A"].shape == (1, 16, 16)
+    assert set(item) == {"A", "A_paths", "A_bits", "A_gray"} and item["A"].shape == (1, 16, 16)
+    assert item["A_bits"] == 8 and item["A_gray"] is False  # the source format, from the same decode
     assert torch.equal(ds[(1, 0)]["A"], ds[(1, 99)]["A"])  # test mode: centre crop, no randomness
     one = create_dataset(make_opt(item["A_paths"], dataset_mode="single", preprocess="none"))
     assert len(one) == 1 and one[0]["A"].shape == (3, 20, 32)  # 30 / 4 = 7.5 rounds up

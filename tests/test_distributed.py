@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from tests.conftest import write_images
+from tests.helpers import write_images
 from tests.helpers import ROOT_DIR, assert_same_networks, build_nets, checkpoint_nets as nets, run_train
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ROOT_DIR, run_test, run_train, tensorboard_events, user_error
+from tests.helpers import ROOT_DIR, run_test, run_train, tensorboard_events, user_error
 import train as train_script
 import test as test_script
 

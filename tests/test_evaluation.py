@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from datasets.make_sample import make_sample
-from helpers import run_test, run_train, tensorboard_events, user_error
-from util import evaluation
+from tests.helpers import run_test, run_train, tensorboard_events, user_error
+from util.eval import __main__ as eval_cli
 from util.html import write_results_page
-from util.metrics import compare_folders
+from util.eval.metrics import compare_folders
 import test as test_script
 
 EVAL = ["--eval_metrics", "--feature_extractor", "random_conv", "--kid_subsets", "5"]
@@ -97,13 +97,13 @@ def test_eval_freq_without_held_out_split_is_a_user_error(unaligned_root, tmp_pa
 def test_evaluation_cli_writes_json(sample_run, tmp_path, capsys):
     sample = sample_run / "sample"
     out = tmp_path / "m.json"
-    evaluation.main(["--pred", str(sample / "testA"), "--target", str(sample / "testB"), "--real",
+    eval_cli.main(["--pred", str(sample / "testA"), "--target", str(sample / "testB"), "--real",
                      str(sample / "testB"), "--feature_extractor", "random_conv", "--gpu_ids", "-1",
                      "--kid_subsets", "3", "--out", str(out)])
     saved = json.loads(out.read_text())["metrics"]
     assert saved["count"] == 5 and saved["fid"] > 0 and 0 < saved["ssim"] < 1
     assert saved["psnr"] == pytest.approx(compare_folders(str(sample / "testA"), str(sample / "testB"))["psnr"])
-    err = user_error(capsys, evaluation.main, ["--pred", str(sample / "testA")])
+    err = user_error(capsys, eval_cli.main, ["--pred", str(sample / "testA")])
     assert "--target" in err and "--real" in err
 
 

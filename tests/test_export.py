@@ -6,7 +6,7 @@ import os
 import pytest
 
 import export as export_script
-from tests.conftest import write_images
+from tests.helpers import write_images
 from tests.helpers import run_train, user_error
 
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from models import create_model
-from options.train_options import TrainOptions
+from models.base_model import adam_kwargs
+from options.train_options import TrainOptions, speed_options
 from tests.helpers import assert_same_networks, build_nets, checkpoint_nets, run_train
-from util.fast_paths import adam_kwargs, apply_fast_paths, compile_unsupported_reason
+from util.train.fast_paths import apply_fast_paths, compile_unsupported_reason
 
 FLAGS = ["--pool_size", "0", "--max_dataset_size", "3", "--lr_policy", "step"]
 
@@ -34,7 +35,7 @@ def test_fast_path_trains_like_plain(unaligned_root, tmp_path, extra, weight_ato
 def test_channels_last_reaches_networks_and_inputs(unaligned_root):
     opt = TrainOptions().parse(["--dataroot", str(unaligned_root), "--ngf", "8", "--ndf", "8", "--channels_last"])
     model = create_model(opt, torch.device("cpu"))
-    apply_fast_paths(model, opt)
+    apply_fast_paths(model.nets, model.device, **speed_options(opt))
     weight = next(p for p in model.nets["G_A"].parameters() if p.dim() == 4)
     assert weight.is_contiguous(memory_format=torch.channels_last)
     model.set_input({"A": torch.randn(1, 3, 16, 16), "B": torch.randn(1, 3, 16, 16)})
@@ -47,7 +48,7 @@ def test_channels_last_reaches_networks_and_inputs(unaligned_root):
 
 def test_instance_norm_gradient_workaround_for_channels_last_on_cpu():
     """torch's CPU instance_norm backward is wrong for a channels_last incoming gradient; the hook fixes it."""
-    from util.fast_paths import contiguous_norm_gradients
+    from util.train.fast_paths import contiguous_norm_gradients
     torch.manual_seed(0)
     x = torch.randn(1, 8, 16, 16)
     grad = torch.randn(1, 8, 16, 16)
@@ -61,11 +62,10 @@ def test_instance_norm_gradient_workaround_for_channels_last_on_cpu():
 
 
 def test_adam_impl_selects_implementation():
-    opt = TrainOptions().parse(["--dataroot", "x", "--adam_impl", "auto"])
-    assert adam_kwargs(opt, torch.device("cpu")) == {}
-    assert adam_kwargs(opt, torch.device("cuda")) == {"fused": True}
-    opt.adam_impl = "for_loop"
-    assert adam_kwargs(opt, torch.device("cuda")) == {"foreach": False}
+    assert adam_kwargs("auto", torch.device("cpu")) == {}
+    assert adam_kwargs("auto", torch.device("cuda")) == {"fused": True}
+    assert adam_kwargs("for_loop", torch.device("cuda")) == {"foreach": False}
+    assert adam_kwargs("foreach", torch.device("cpu")) == {"foreach": True}
 
 
 def test_compile_falls_back_with_a_warning_without_a_compiler(unaligned_root, monkeypatch):
@@ -74,7 +74,7 @@ def test_compile_falls_back_with_a_warning_without_a_compiler(unaligned_root, mo
     opt = TrainOptions().parse(["--dataroot", str(unaligned_root), "--ngf", "8", "--ndf", "8", "--compile"])
     model = create_model(opt, torch.device("cpu"))
     with pytest.warns(UserWarning, match="--compile: .*C\\+\\+ compiler.*eagerly"):
-        apply_fast_paths(model, opt)
+        apply_fast_paths(model.nets, model.device, **speed_options(opt))
     assert all(getattr(net, "_compiled_call_impl", None) is None for net in model.nets.values())
 
 
@@ -90,7 +90,7 @@ def test_compile_matches_eager_forward_and_gradients(tmp_path):
     eager.load_state_dict(model.nets["G"].state_dict())
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a silent fallback to eager would make this test vacuous
-        apply_fast_paths(model, opt)
+        apply_fast_paths(model.nets, model.device, **speed_options(opt))
     compiled = model.nets["G"]
     assert compiled._compiled_call_impl is not None
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -2,8 +2,8 @@
 import os
 
 from datasets.make_sample import make_sample
-from helpers import run_test, run_train, tensorboard_events
-from util.metrics import compare_folders
+from tests.helpers import run_test, run_train, tensorboard_events
+from util.eval.metrics import compare_folders
 
 
 def test_short_cycle_gan_training_lowers_cycle_loss(tmp_path):

@@ -1,16 +1,24 @@
 """Paired metrics (PSNR/SSIM/L1), FID's matrix square root against closed forms, KID, feature extractors."""
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from util import fid as fid_lib
+from tests.helpers import write_images
 from util.errors import UserError
-from util.feature_extractors import FEATURE_EXTRACTORS
-from util.metrics import SSIM_K1, SSIM_K2, compare_folders, paired_scores, psnr, ssim
+from util.eval import fid as fid_lib
+from util.eval.feature_extractors import FEATURE_EXTRACTORS
+from util.eval.metrics import SSIM_K1, SSIM_K2, compare_folders, paired_scores, ssim
+from util.image_io import read_image
 
-from conftest import write_images
+
+def psnr(pred: np.ndarray, target: np.ndarray) -> float:
+    """Reference PSNR in dB of two uint8 arrays (inf when identical), written independently of the product."""
+    mse = np.mean((pred.astype(np.float64) - target.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
 def test_ssim_of_constant_images_matches_the_luminance_formula():
@@ -180,3 +188,19 @@ def test_inception_loads_weights_from_a_file_and_gives_2048_features(tmp_path):
     with torch.no_grad():
         features = extractor(torch.rand(1, 3, 32, 32) * 2 - 1)
     assert features.shape == (1, 2048) and torch.isfinite(features).all()
+
+
+def test_16bit_outputs_are_scored_at_full_precision(tmp_path):
+    """A 16-bit ramp scored against its own 8-bit rendering: read through the one image reader it is
+    nearly identical (PSNR > 45 dB); opened with PIL's convert("RGB") it would clip at 255 (17 levels)."""
+    ramp = (np.arange(64 * 64, dtype=np.float64).reshape(64, 64) / (64 * 64 - 1) * 65535).round().astype(np.uint16)
+    for folder in ("pred", "target"):
+        os.makedirs(tmp_path / folder)
+    Image.fromarray(ramp).save(tmp_path / "pred" / "x.png")   # mode I;16
+    Image.fromarray((ramp / 257).round().astype(np.uint8)).save(tmp_path / "target" / "x.png")
+    decoded = read_image(str(tmp_path / "pred" / "x.png"))
+    assert decoded.bits == 16 and decoded.gray
+    assert len(torch.unique(decoded.unit(1))) > 4000          # not 17 clipped levels
+    assert abs(float(decoded.unit(1).max()) - 1.0) < 1e-6
+    scores = compare_folders(str(tmp_path / "pred"), str(tmp_path / "target"))
+    assert scores["psnr"] > 45 and scores["l1"] < 0.002

@@ -10,8 +10,8 @@ from PIL import Image
 import models.cycle_gan_model as cycle_gan_model
 import test as test_script
 import train as train_script
-from conftest import write_images
-from helpers import run_test, run_train, user_error
+from tests.helpers import write_images
+from tests.helpers import run_test, run_train, user_error
 from models import networks
 from options.test_options import TestOptions
 

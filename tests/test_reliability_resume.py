@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from helpers import ROOT_DIR, TINY, run_train
+from tests.helpers import ROOT_DIR, TINY, run_train
 
 ITERS = 8  # 2 epochs x 4 images
 FLAGS = ["--max_dataset_size", "4", "--n_epochs", "1", "--n_epochs_decay", "1", "--pool_size", "2",
@@ -37,7 +37,7 @@ def assert_same_training_state(a, b):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from conftest import write_images
+    from tests.helpers import write_images
     root = tmp_path_factory.mktemp("data")
     write_images(root / "trainA", 4, seed=1)
     write_images(root / "trainB", 4, seed=2)

@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 
 from models import networks
-from tests.conftest import write_images
+from tests.helpers import write_images
 from tests.helpers import run_test, run_train, user_error
 import test as test_script
-from util.inference import translate
-from util.norm_stats import collect_stats
-from util.tiling import tile_spans, translate_tiled
+from util.translate.inference import translate
+from util.translate.norm_stats import collect_stats
+from util.translate.tiling import tile_spans, translate_tiled
 
 
 def small_generator(seed=0):
@@ -68,7 +68,7 @@ def test_mosaic_statistics_beat_a_downscaled_copy_on_images_larger_than_the_stat
 
 @torch.no_grad()
 def test_exact_streamed_statistics_equal_whole_image_statistics():
-    from util.tiling import whole_image_stats
+    from util.translate.tiling import whole_image_stats
     generator, image = small_generator(1), smooth_image(128, 128, seed=1)
     whole = collect_stats(generator, image)
     spans = tile_spans(128, 64, 32, 4)
@@ -152,7 +152,7 @@ def test_frame_folder_clip_stats_differ_from_frame_stats(trained, tmp_path):
 def test_video_file_round_trip_keeps_frame_rate(trained, tmp_path):
     av = pytest.importorskip("av", reason="PyAV not installed (pip install -r requirements-extra.txt)")
     from fractions import Fraction
-    from util.video import VideoWriter, video_fps
+    from util.translate.video import VideoWriter, video_fps
     clip = tmp_path / "clip.mp4"
     with VideoWriter(str(clip), Fraction(12)) as writer:
         for i in range(5):

@@ -1,8 +1,16 @@
-"""Checkpoints: one dict that holds everything needed to resume a run, written atomically."""
-import argparse
+"""Checkpoint I/O for a run folder: one dict that holds everything needed to resume, written atomically;
+retention of numbered checkpoints; the run's saved options; weights of the reference implementation.
+
+    ckpt = Checkpointer("checkpoints/monet_cyclegan")
+    ckpt.save(training_state(...), "latest")      # <run_dir>/latest.pt, via a temp file and a rename
+    state = ckpt.load("latest")                   # weights_only=True, one-line errors
+    ckpt.prune(keep=5)                            # only the 5 newest <epoch>.pt stay
+"""
+import json
 import os
 import random
-from typing import Dict
+import re
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -13,9 +21,89 @@ from util.errors import UserError
 CHECKPOINT_VERSION = 1
 
 
-def checkpoint_path(opt: argparse.Namespace, label: str) -> str:
-    """<checkpoints_dir>/<name>/<label>.pt, where label is 'latest' or an epoch number."""
-    return os.path.join(opt.checkpoints_dir, opt.name, f"{label}.pt")
+_EPOCH_FILE = re.compile(r"^(\d+)\.pt$")
+
+
+class Checkpointer:
+    """The checkpoint files of one run folder `run_dir` (<checkpoints_dir>/<name>).
+
+    `path(label)` names <run_dir>/<label>.pt (label 'latest' or an epoch number); `save` writes
+    atomically, `load` reads safely, `prune` applies --keep_checkpoints, `options` reads opt.json,
+    `reference_path` / `load_reference` handle the reference implementation's <epoch>_net_<name>.pth.
+    """
+
+    def __init__(self, run_dir: str):
+        self.run_dir = run_dir
+
+    def path(self, label: str) -> str:
+        """<run_dir>/<label>.pt."""
+        return os.path.join(self.run_dir, f"{label}.pt")
+
+    def save(self, state: Dict, label: str) -> str:
+        """Write `state` as <run_dir>/<label>.pt atomically (see `save_atomic`); returns the path."""
+        path = self.path(label)
+        save_atomic(state, path)
+        return path
+
+    def load(self, label: str) -> Dict:
+        """Read <run_dir>/<label>.pt (see `load_checkpoint`)."""
+        return load_checkpoint(self.path(label))
+
+    def epoch_checkpoints(self) -> List[str]:
+        """Paths of the numbered checkpoints <run_dir>/<epoch>.pt, oldest epoch first."""
+        if not os.path.isdir(self.run_dir):
+            return []
+        found = [(int(m.group(1)), name) for name in os.listdir(self.run_dir) if (m := _EPOCH_FILE.match(name))]
+        return [os.path.join(self.run_dir, name) for _, name in sorted(found)]
+
+    def prune(self, keep: int) -> List[str]:
+        """Delete all but the `keep` newest numbered checkpoints (keep 0 = delete none); return the deleted paths.
+
+        `latest.pt` and any other file are never touched.
+        """
+        if keep <= 0:
+            return []
+        doomed = self.epoch_checkpoints()[:-keep]
+        for path in doomed:
+            os.remove(path)
+        return doomed
+
+    def options(self) -> Optional[Dict]:
+        """The run's saved options (<run_dir>/opt.json) as a dict, or None when the file does not exist."""
+        return read_options_file(os.path.join(self.run_dir, "opt.json"))
+
+    def reference_path(self, epoch: str, net_name: str) -> str:
+        """<run_dir>/<epoch>_net_<net_name>.pth, as the reference implementation names its files."""
+        return os.path.join(self.run_dir, f"{epoch}_net_{net_name}.pth")
+
+    @staticmethod
+    def load_reference(path: str) -> Dict[str, torch.Tensor]:
+        """Read a bare network state dict (weights_only) and normalise it to our key names.
+
+        Drops a DataParallel 'module.' prefix; raises `UserError` if the file is not a dict of tensors.
+        """
+        state = load_checkpoint(path)
+        if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+            raise UserError(f"{path} is not a network state dict (a mapping of names to tensors)")
+        return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def read_options_file(path: str) -> Optional[Dict]:
+    """The JSON object of options in `path` (a run's opt.json), or None when there is no such file.
+
+    Raises `UserError` naming the file when it is empty, not JSON, or not an object.
+    """
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            options = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read {path}: {err}; restore it from a backup or delete it (test.py then "
+                        f"needs the architecture flags)") from None
+    if not isinstance(options, dict):
+        raise UserError(f"{path} does not hold a JSON object of options; restore or delete it")
+    return options
 
 
 def save_atomic(state: Dict, path: str) -> None:
@@ -75,15 +163,16 @@ def set_rng_state(state: Dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def training_state(model, schedulers: Dict, scalers: Dict, opt: argparse.Namespace,
+def training_state(model, schedulers: Dict, scalers: Dict, options: Dict,
                    epoch: int, epoch_iter: int, total_iters: int) -> Dict:
     """Everything a resumed run needs: networks, optimizers, schedulers, scalers, pools, position, RNGs, options.
 
-    `epoch`/`epoch_iter` is where training continues: the epoch number and the batches already done in it.
+    `options` is the run's option dict (`vars(opt)`); `epoch`/`epoch_iter` is where training continues:
+    the epoch number and the batches already done in it.
     """
     return {
         "version": CHECKPOINT_VERSION,
-        "opt": vars(opt).copy(),
+        "opt": dict(options),
         "epoch": epoch,
         "epoch_iter": epoch_iter,
         "total_iters": total_iters,
@@ -113,8 +202,7 @@ def load_network(net: torch.nn.Module, state_dict: Dict, name: str, path: str) -
     net.load_state_dict(state_dict)
 
 
-def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, path: str,
-                           restore_rng: bool = True) -> Dict:
+def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, path: str) -> Dict:
     """Load a `training_state` dict into the live objects; return its position {epoch, epoch_iter, total_iters}."""
     for name, net in model.nets.items():
         if name not in state["nets"]:
@@ -128,7 +216,6 @@ def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, 
         scaler.load_state_dict(state["scalers"][name])
     for name, pool in model.pools.items():
         pool.load_state_dict(state["pools"][name], model.device)
-    if restore_rng:
-        set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     return {k: state[k] for k in ("epoch", "epoch_iter", "total_iters")}
 

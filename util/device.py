@@ -1,4 +1,4 @@
-"""Choosing the device from --gpu_ids and seeding every random number generator."""
+"""Choosing the device from --gpu_ids, seeding every random number generator, and deriving seeds."""
 import random
 import warnings
 
@@ -6,6 +6,8 @@ import numpy as np
 import torch
 
 from util.errors import UserError
+
+_SEED_MASK = (1 << 63) - 1
 
 
 def parse_gpu_ids(gpu_ids: str) -> list:
@@ -39,3 +41,13 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def derive_seed(purpose: str, *values: int) -> int:
+    """Hash a purpose label and integers into a well-mixed, non-negative 63-bit seed.
+
+    Different ``purpose`` strings give independent seeds for the same ``values``.
+    """
+    entropy = [int.from_bytes(purpose.encode(), "little")] + [int(v) % (1 << 64) for v in values]
+    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
+    return int(state) & _SEED_MASK

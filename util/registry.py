@@ -41,6 +41,3 @@ class Registry:
     def names(self) -> List[str]:
         """Registered names, sorted."""
         return sorted(self._entries)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._entries

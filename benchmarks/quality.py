@@ -1,7 +1,7 @@
 """Quality benchmark: train on the sample dataset for a fixed budget on the CPU, score the held-out answers.
 
-    python -m util.quality_benchmark                       # CycleGAN, writes benchmarks/results/quality-<date>.json
-    python -m util.quality_benchmark --model cut --name sample_cut
+    python -m benchmarks.quality                       # CycleGAN, writes benchmarks/results/quality-<model>-<date>.json
+    python -m benchmarks.quality --model cut --name sample_cut
 
 The sample dataset's testB is the exact A -> B answer for testA, so PSNR/SSIM/L1 measure how well
 the colour mapping was learnt; FID/KID use the small `random_conv` feature net (NOT comparable to
@@ -23,11 +23,12 @@ import torch
 import test as test_script
 import train as train_script
 from datasets.make_sample import make_sample
+from util.checkpoint import Checkpointer
 from util.device import select_device
 from util.errors import UserError, exit_on_user_error
-from util.evaluation import Evaluator, format_table
-from util.metrics import match_by_stem
-from datasets.image_io import find_images
+from util.eval.evaluator import Evaluator, format_table
+from util.eval.metrics import match_by_stem
+from util.image_io import find_images
 
 
 @exit_on_user_error
@@ -64,13 +65,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         trained = json.load(f)["metrics"]
 
     # The floor: the untranslated input scored as if it were the output.
-    evaluator = Evaluator(argparse.Namespace(feature_extractor="random_conv", inception_weights=None,
-                                             kid_subset_size=1000, kid_subsets=100), select_device("-1"))
+    evaluator = Evaluator(select_device("-1"), feature_extractor="random_conv")
     inputs = find_images(os.path.join(data, "testA"))
     identity = evaluator.evaluate(inputs, match_by_stem(inputs, os.path.join(data, "testA"), os.path.join(data, "testB")),
                                   os.path.join(data, "testB"))["metrics"]
-    with open(os.path.join(ckpt, args.name, "opt.json")) as f:
-        options = json.load(f)
+    options = Checkpointer(os.path.join(ckpt, args.name)).options()
     report = {
         "benchmark": "quality on the sample dataset (testB = exact answer for testA)",
         "date": datetime.date.today().isoformat(),

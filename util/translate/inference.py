@@ -1,7 +1,17 @@
 """Running a generator on whole images of any size."""
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def padding_for(height: int, width: int, multiple: int) -> Tuple[int, int]:
+    """Rows and columns to add at the bottom/right so `height` x `width` become multiples of `multiple`.
+
+    Plain integer arithmetic, so TorchScript can compile it inside an exported model.
+    """
+    return (multiple - height % multiple) % multiple, (multiple - width % multiple) % multiple
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int):
@@ -11,7 +21,7 @@ def pad_to_multiple(images: torch.Tensor, multiple: int):
     needs the pad to be smaller than the image, so tiny images use edge replication instead.
     """
     height, width = images.shape[-2:]
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    pad_h, pad_w = padding_for(height, width, multiple)
     if pad_h == 0 and pad_w == 0:
         return images, (height, width)
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from util.device import parse_gpu_ids, seed_everything, select_device
+from util.device import derive_seed, parse_gpu_ids, seed_everything, select_device
 from util.errors import UserError
 
 
@@ -66,7 +66,6 @@ class DistContext:
     def reseed(self, seed: int, total_iters: int) -> None:
         """Give each rank its own random stream (dropout, image pool), reproducible from (seed, rank, position)."""
         if self.is_distributed:
-            from datasets.sampler import derive_seed
             seed_everything(derive_seed("rank", seed, self.rank, total_iters) % (2 ** 32))
 
 
@@ -110,18 +109,18 @@ def _exit_on_signal(signum, frame) -> None:
     raise SystemExit(128 + signum)  # unwinds normally, so atexit's shutdown() runs
 
 
-def distribute_model(model, ctx: DistContext) -> Optional[Callable[[List[str]], None]]:
+def distribute_model(model, ctx: DistContext, sync_batchnorm: bool = False) -> Optional[Callable[[List[str]], None]]:
     """Wrap `model`'s networks for DDP; return `select_nets(frozen)` (None for one process).
 
     `model.nets` keeps the plain modules; `select_nets(frozen)` puts the DDP twin of every network
     that is not in `frozen` into `model.nets`, and the plain module of the frozen ones: a frozen
     network run through DDP would leave its reducer waiting for gradients that never come.
     `select_nets(list(model.nets))` restores all plain modules, so checkpoints carry no `module.` prefix.
-    With --norm batch, BatchNorm becomes SyncBatchNorm on CUDA (statistics over the global batch).
+    With `sync_batchnorm` (--norm batch), BatchNorm becomes SyncBatchNorm on CUDA (statistics over the global batch).
     """
     if not ctx.is_distributed:
         return None
-    if getattr(model.opt, "norm", None) == "batch":
+    if sync_batchnorm:
         if ctx.device.type == "cuda":
             for name, net in model.nets.items():
                 model.nets[name] = nn.SyncBatchNorm.convert_sync_batchnorm(net)

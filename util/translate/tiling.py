@@ -1,7 +1,7 @@
 """Translating images of any size: optional downscaling (--max_side) and overlapping tiles (--tile).
 
 Tiles are blended with a raised-cosine window, so no seam shows, and normalised with statistics of the
-whole image (`util.norm_stats`), so they do not drift in colour. --tile_stats mosaic (default) takes them
+whole image (`util.translate.norm_stats`), so they do not drift in colour. --tile_stats mosaic (default) takes them
 from one pass over a mosaic of full-resolution pieces spread over the image, at most --tile_stats_side
 square: exact for images up to that side, fast, and close for larger ones (about 3x closer to the
 whole-image result than --tile_stats lowres, one pass over a copy downscaled to that side, whose lost
@@ -11,7 +11,6 @@ layer k with layers < k already frozen and sums layer k's input over the tile ce
 whole image's up to tile-border effects (cost: about half a forward pass per norm layer, at most 1/4 of
 the full resolution for most layers of a ResNet; about 70x a whole pass on the CPU). Peak memory is that of one tile plus a few full-size image buffers.
 """
-import argparse
 import math
 from typing import List, Optional, Tuple
 
@@ -19,59 +18,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from util.errors import UserError
-from util.inference import pad_to_multiple, translate
-from util.norm_stats import NormStats, StatsRecorder, adaptive_norm_layers, collect_stats, frozen_stats, run_until
+from util.translate.inference import pad_to_multiple, translate
+from util.translate.norm_stats import NormStats, StatsRecorder, adaptive_norm_layers, collect_stats, frozen_stats, run_until
 
 # One tile along one axis: (start, length, core_start, core_end); the cores partition the axis.
 Span = Tuple[int, int, int, int]
 TILE_STATS = ("exact", "lowres", "mosaic")
 
 
-def add_size_options(parser: argparse.ArgumentParser) -> None:
-    """Add the any-size flags (--max_side, --tile, --tile_overlap, --tile_stats, --tile_stats_side)."""
-    g = parser.add_argument_group("any size")
-    g.add_argument("--max_side", type=int, default=None,
-                   help="downscale images whose longer side exceeds this before translating; the output is "
-                        "resized back to the input size (default: translate at full size)")
-    g.add_argument("--tile", type=int, default=None,
-                   help="translate in overlapping tiles of this size (rounded down to the generator's size "
-                        "multiple) to bound memory on large images (default: whole image at once)")
-    g.add_argument("--tile_overlap", type=int, default=64,
-                   help="overlap of neighbouring tiles in pixels, blended with a smooth window")
-    g.add_argument("--tile_stats", choices=TILE_STATS, default="mosaic",
-                   help="with --tile: normalisation statistics of the whole image, from one pass over a mosaic "
-                        "of full-resolution pieces (mosaic, fast) or a downscaled copy (lowres, fast, less "
-                        "accurate) of at most --tile_stats_side, or streamed over the tiles layer by layer "
-                        "(exact, much slower)")
-    g.add_argument("--tile_stats_side", type=int, default=1024,
-                   help="with --tile_stats mosaic/lowres: longer side of the mosaic or downscaled copy (the whole image if smaller)")
+def translate_any_size(generator: nn.Module, images: torch.Tensor,
+                       max_side: Optional[int] = None,    # --max_side: downscale so the longer side is at most this
+                       tile: Optional[int] = None,        # --tile: translate in overlapping tiles of this size
+                       tile_overlap: int = 64,            # --tile_overlap: pixels shared by neighbouring tiles
+                       tile_stats: str = "mosaic",        # --tile_stats: mosaic | lowres | exact
+                       tile_stats_side: int = 1024) -> torch.Tensor:  # --tile_stats_side
+    """Translate (N, C, H, W) images at any size; returns (N, C_out, H, W).
 
-
-def check_size_options(opt: argparse.Namespace) -> None:
-    """Raise `UserError` for impossible any-size settings."""
-    if opt.max_side is not None and opt.max_side < 1:
-        raise UserError(f"--max_side must be at least 1, got {opt.max_side}")
-    if opt.tile is not None:
-        if opt.tile < 16:
-            raise UserError(f"--tile must be at least 16 pixels, got {opt.tile}")
-        if not 0 <= opt.tile_overlap < opt.tile // 2:
-            raise UserError(f"--tile_overlap must lie in [0, --tile / 2), got {opt.tile_overlap} with --tile {opt.tile}")
-    if opt.tile_stats_side < 16:
-        raise UserError(f"--tile_stats_side must be at least 16, got {opt.tile_stats_side}")
-
-
-def translate_any_size(generator: nn.Module, images: torch.Tensor, opt: argparse.Namespace) -> torch.Tensor:
-    """Translate (N, C, H, W) images per the any-size options of `opt`; returns (N, C_out, H, W)."""
+    A downscaled (`max_side`) result is resized back to the input size; tiles are blended and normalised
+    with whole-image statistics (see `translate_tiled`).
+    """
     height, width = images.shape[-2:]
     work = images
-    if opt.max_side is not None and max(height, width) > opt.max_side:
-        work = resize_longer_side(images, opt.max_side)
-    if opt.tile is None:
+    if max_side is not None and max(height, width) > max_side:
+        work = resize_longer_side(images, max_side)
+    if tile is None:
         out = translate(generator, work)
     else:
-        out = torch.cat([translate_tiled(generator, image[None], opt.tile, opt.tile_overlap,
-                                         opt.tile_stats, opt.tile_stats_side) for image in work])
+        out = torch.cat([translate_tiled(generator, image[None], tile, tile_overlap, tile_stats, tile_stats_side)
+                         for image in work])
     if out.shape[-2:] != (height, width):
         out = F.interpolate(out, size=(height, width), mode="bilinear", align_corners=False).clamp(-1, 1)
     return out

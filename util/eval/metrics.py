@@ -1,28 +1,16 @@
-"""Paired image metrics against a known answer (PSNR, SSIM, L1), and a command line that compares two folders.
-
-    python -m util.metrics --pred results/<name>/test_latest/images --target datasets/sample/testB
-"""
-import argparse
+"""Paired image metrics against a known answer: PSNR, SSIM and L1 of image files matched by name."""
 import math
 import os
-import sys
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from datasets.image_io import find_images
-from util.errors import UserError, exit_on_user_error
+from util.errors import UserError
+from util.image_io import find_images, read_image
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03  # Wang et al. 2004
-
-
-def psnr(pred: np.ndarray, target: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB of two uint8 arrays of equal shape (inf when identical)."""
-    mse = np.mean((pred.astype(np.float64) - target.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
 def _gaussian_window(channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -70,12 +58,6 @@ def paired_scores(pred: torch.Tensor, target: torch.Tensor) -> Dict[str, torch.T
     return {"psnr": 10 * torch.log10(1.0 / mse), "ssim": ssim(pred, target), "l1": diff.abs().flatten(1).mean(1)}
 
 
-def load_unit_tensor(path: str) -> torch.Tensor:
-    """Read an image file as a (3, H, W) float tensor in [0, 1] (grayscale is repeated to 3 channels)."""
-    array = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1)
-
-
 def match_by_stem(paths: List[str], root: Optional[str], target_dir: str) -> List[str]:
     """For each of `paths` (under `root`; None: already relative), the image in `target_dir` with the same relative path minus suffix.
 
@@ -98,7 +80,7 @@ def score_pairs(preds: List[str], targets: List[str], device: torch.device = tor
     """
     scores = []
     for pred_path, target_path in zip(preds, targets):
-        pred, target = load_unit_tensor(pred_path), load_unit_tensor(target_path)
+        pred, target = read_image(pred_path).unit(3), read_image(target_path).unit(3)
         if pred.shape != target.shape:
             raise UserError(f"{pred_path} is {pred.shape[2]}x{pred.shape[1]} but its target {target_path} is "
                             f"{target.shape[2]}x{target.shape[1]}")
@@ -124,20 +106,3 @@ def compare_folders(pred_dir: str, target_dir: str) -> Dict[str, float]:
     preds = find_images(pred_dir)
     scores = score_pairs(preds, match_by_stem(preds, pred_dir, target_dir))
     return {**mean_scores(scores), "count": len(scores)}
-
-
-@exit_on_user_error
-def main(argv=None) -> None:
-    """Print the mean PSNR, SSIM and L1 of --pred against --target."""
-    parser = argparse.ArgumentParser(description="Mean PSNR/SSIM/L1 of predicted images against targets with the same names.")
-    parser.add_argument("--pred", required=True, help="folder of predicted images")
-    parser.add_argument("--target", required=True, help="folder of ground-truth images with the same file names")
-    parser.add_argument("--label", default="", help="text printed in front of the result")
-    args = parser.parse_args(argv)
-    result = compare_folders(args.pred, args.target)
-    print(f"PSNR {args.label}: {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, L1 {result['l1']:.4f} "
-          f"over {result['count']} images")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

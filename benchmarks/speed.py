@@ -1,8 +1,8 @@
 """Measure training and inference speed of a model configuration, plain and with each fast path.
 
-    python -m util.benchmark                                   # CycleGAN resnet_9blocks, crop 256, batch 1
-    python -m util.benchmark --compare --crop_size 128         # plain vs each fast path, one table
-    python -m util.benchmark --model pix2pix --netG unet_256 --data sample
+    python -m benchmarks.speed                                   # CycleGAN resnet_9blocks, crop 256, batch 1
+    python -m benchmarks.speed --compare --crop_size 128         # plain vs each fast path, one table
+    python -m benchmarks.speed --model pix2pix --netG unet_256 --data sample
 
 Any train.py flag configures the model (it is built through TrainOptions and create_model, like
 train.py). Each variant of --compare runs in its own process, so peak memory and compile caches do
@@ -29,13 +29,13 @@ from datasets import create_dataset
 from datasets.make_sample import make_sample
 from datasets.sampler import ResumableSampler
 from models import create_model
-from options.train_options import TrainOptions
+from options.train_options import TrainOptions, speed_options
 from util.device import seed_everything, select_device
 from util.errors import UserError, exit_on_user_error
-from util.fast_paths import apply_fast_paths, input_memory_format
-from util.inference import translate
+from util.train.fast_paths import apply_fast_paths
+from util.translate.inference import translate
 from train import amp_autocast, make_scalers, train_iteration
-from util.throughput import peak_host_rss_mib
+from util.train.meters import peak_host_rss_mib
 
 PLAIN = ["--adam_impl", "for_loop", "--cudnn_benchmark", "off", "--amp", "none"]
 # name -> (flags added to the plain configuration, devices it applies to)
@@ -132,7 +132,7 @@ def measure(train_args: List[str], bench) -> Dict:
     model = create_model(opt, device)
     data = batches(opt, device, bench.data, workdir)
     model.initialize_from_batch(next(data))   # as train.py does: CUT builds its feature heads here
-    apply_fast_paths(model, opt)
+    apply_fast_paths(model.nets, device, **speed_options(opt))
     scalers, autocast = make_scalers(model, device, opt.amp), amp_autocast(device, opt.amp)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -168,11 +168,11 @@ def measure(train_args: List[str], bench) -> Dict:
 
 
 def inference_and_flops(model, opt, device: torch.device, autocast) -> Dict:
-    """Inference images/s through util.inference.translate, and the generator's FLOPs and achieved TFLOP/s."""
+    """Inference images/s through util.translate.inference.translate, and the generator's FLOPs and achieved TFLOP/s."""
     name, input_nc, _ = model.inference_generator(opt, opt.direction)
     generator = model.nets[name]
     images = torch.rand(opt.batch_size, input_nc, opt.crop_size, opt.crop_size, device=device) * 2 - 1
-    images = images.contiguous(memory_format=input_memory_format(opt))
+    images = images.contiguous(memory_format=torch.channels_last if opt.channels_last else torch.contiguous_format)
 
     def infer():
         with autocast():
@@ -217,7 +217,7 @@ def compare(train_args: List[str], bench, device: torch.device) -> Dict[str, Dic
         if device.type not in devices:
             continue
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            cmd = [sys.executable, "-m", "util.benchmark", "--variant", name, "--json_only", out.name,
+            cmd = [sys.executable, "-m", "benchmarks.speed", "--variant", name, "--json_only", out.name,
                    "--data", bench.data, "--warmup", str(bench.warmup), "--windows", str(bench.windows),
                    "--iters", str(bench.iters), "--threads", str(bench.threads), *train_args]
             print(f"measuring {name} ...", flush=True)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from util.errors import UserError
-from util.inference import pad_to_multiple
+from util.translate.inference import pad_to_multiple, padding_for
 from util.registry import Registry
 
 EXPORTERS = Registry("export format", "--format")
@@ -33,8 +33,7 @@ class PaddedGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pad bottom/right to the multiple (reflect), run the generator, crop back."""
         height, width = x.shape[-2], x.shape[-1]
-        pad_h = (self.multiple - height % self.multiple) % self.multiple
-        pad_w = (self.multiple - width % self.multiple) % self.multiple
+        pad_h, pad_w = padding_for(height, width, self.multiple)
         y = self.generator(F.pad(x, [0, pad_w, 0, pad_h], mode="reflect"))
         return y[:, :, :height, :width]
 
@@ -70,7 +69,7 @@ class Pt2Exporter(Exporter):
     """torch.export program (.pt2) of the bare generator: H and W are any multiples of its size multiple.
 
     torch.export cannot keep "pad by (-H) mod multiple" symbolic (it specialises on whether the pad is
-    zero), so the caller pads, as `load` does with `util.inference.translate`.
+    zero), so the caller pads, as `load` does with `util.translate.inference.translate`.
     """
 
     suffix = ".pt2"

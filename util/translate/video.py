@@ -2,44 +2,31 @@
 
 Video files are decoded and encoded with PyAV (`pip install av`, see requirements-extra.txt); folders of
 frames need nothing extra. With --video_stats clip, one first pass over all frames collects the
-normalisation statistics of the whole clip (`util.norm_stats`) and the second pass normalises every
+normalisation statistics of the whole clip (`util.translate.norm_stats`) and the second pass normalises every
 frame with them, so brightness and colour do not jump from frame to frame. The flicker measure, written
 to flicker.json, is the mean absolute change between consecutive frames (in [0, 1] units) of the
 output and of the input, and their ratio.
 """
-import argparse
 import json
 import os
 from fractions import Fraction
-from typing import Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
 
-from datasets.image_io import find_images, load_image
+from util.image_io import find_images, read_image, save_tensor_image, tensor_to_pil
 from util.errors import UserError
-from util.images import save_tensor_image, tensor_to_pil
-from util.norm_stats import StatsRecorder, frozen_stats
-from util.tiling import translate_any_size
+from util.translate.norm_stats import StatsRecorder, frozen_stats
+from util.translate.tiling import translate_any_size
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 VIDEO_STATS = ("frame", "clip")
 
 
-def add_video_options(parser: argparse.ArgumentParser) -> None:
-    """Add --video_stats and --fps."""
-    g = parser.add_argument_group("video")
-    g.add_argument("--video_stats", choices=VIDEO_STATS, default=None,
-                   help="translate --dataroot (a video file, or a folder of frames in name order) as one clip: "
-                        "normalisation statistics per frame, or frozen for the whole clip (less flicker); "
-                        "a video file alone defaults to frame")
-    g.add_argument("--fps", type=float, default=25.0,
-                   help="frame rate of a folder of frames (a video file keeps its own)")
-
-
-def is_video_run(opt: argparse.Namespace) -> bool:
-    """Whether test.py should translate `opt.dataroot` as a clip (a video file, or --video_stats given)."""
-    return opt.video_stats is not None or opt.dataroot.lower().endswith(VIDEO_EXTENSIONS)
+def is_video_run(dataroot: str, video_stats: Optional[str]) -> bool:
+    """Whether test.py should translate `dataroot` as a clip: a video file, or `video_stats` (--video_stats) given."""
+    return video_stats is not None or dataroot.lower().endswith(VIDEO_EXTENSIONS)
 
 
 def _import_av():
@@ -101,14 +88,16 @@ class VideoWriter:
         self.container.close()
 
 
-def clip_frames(opt: argparse.Namespace) -> Iterator[Tuple[str, torch.Tensor]]:
-    """(name, (input_nc, H, W) tensor in [-1, 1]) for each frame of `opt.dataroot`, in order."""
-    gray = opt.input_nc == 1
-    if os.path.isdir(opt.dataroot):
-        for path in find_images(opt.dataroot):
-            yield os.path.relpath(path, opt.dataroot), _to_tensor(np.asarray(load_image(path, gray)))
+def clip_frames(source: str, gray: bool) -> Iterator[Tuple[str, torch.Tensor]]:
+    """(name, (C, H, W) tensor in [-1, 1]) for each frame of the video file or frame folder `source`, in order.
+
+    C is 1 when `gray`, else 3.
+    """
+    if os.path.isdir(source):
+        for path in find_images(source):
+            yield os.path.relpath(path, source), read_image(path).unit(1 if gray else 3) * 2 - 1
         return
-    for index, array in enumerate(video_frames(opt.dataroot)):
+    for index, array in enumerate(video_frames(source)):
         yield f"frame_{index:06d}.png", _to_tensor(array.mean(2).round().astype(np.uint8) if gray else array)
 
 
@@ -144,26 +133,33 @@ class FlickerMeter:
 
 
 @torch.no_grad()
-def translate_clip(generator: torch.nn.Module, opt: argparse.Namespace, device: torch.device, out_dir: str) -> dict:
-    """Translate the clip `opt.dataroot` into `out_dir` (a video file, or images/ for a frame folder).
+def translate_clip(generator: torch.nn.Module, source: str, out_dir: str, device: torch.device,
+                   gray: bool = False,                  # the generator takes one channel (--input_nc 1)
+                   video_stats: Optional[str] = None,   # --video_stats: frame | clip (None: frame)
+                   fps: float = 25.0,                   # --fps: frame rate of a frame folder (recorded in flicker.json)
+                   size_options: Optional[Dict] = None) -> dict:  # keyword arguments of `translate_any_size`
+    """Translate the clip `source` (a video file or a folder of frames) into `out_dir`: <stem>.mp4 for a
+    video file, images/ for a frame folder.
 
     Returns the flicker measure (also written to out_dir/flicker.json).
     """
+    size_options = size_options or {}
     stats = None
-    if opt.video_stats == "clip":
+    if video_stats == "clip":
         with StatsRecorder(generator) as recorder:
-            for _, frame in clip_frames(opt):
-                translate_any_size(generator, frame[None].to(device), opt)
+            for _, frame in clip_frames(source, gray):
+                translate_any_size(generator, frame[None].to(device), **size_options)
             stats = recorder.stats()
-    is_file = os.path.isfile(opt.dataroot)
+    is_file = os.path.isfile(source)
     flicker = FlickerMeter()
-    stem = os.path.splitext(os.path.basename(opt.dataroot.rstrip(os.sep)))[0]
+    stem = os.path.splitext(os.path.basename(source.rstrip(os.sep)))[0]
     target = os.path.join(out_dir, stem + ".mp4") if is_file else os.path.join(out_dir, "images")
-    writer = VideoWriter(target, video_fps(opt.dataroot)) if is_file else None
+    rate = video_fps(source) if is_file else Fraction(fps).limit_denominator(100000)
+    writer = VideoWriter(target, rate) if is_file else None
     count = 0
     with frozen_stats(generator, stats):
-        for name, frame in clip_frames(opt):
-            output = translate_any_size(generator, frame[None].to(device), opt)[0]
+        for name, frame in clip_frames(source, gray):
+            output = translate_any_size(generator, frame[None].to(device), **size_options)[0]
             flicker.add(frame, output)
             if writer is not None:
                 writer.write(output)
@@ -173,8 +169,8 @@ def translate_clip(generator: torch.nn.Module, opt: argparse.Namespace, device: 
     if writer is not None:
         writer.__exit__(None, None, None)
     if count == 0:
-        raise UserError(f"--dataroot {opt.dataroot} has no frames to translate")
-    result = dict(flicker.result(), frames=count, video_stats=opt.video_stats or "frame", output=target)
+        raise UserError(f"--dataroot {source} has no frames to translate")
+    result = dict(flicker.result(), frames=count, fps=float(rate), video_stats=video_stats or "frame", output=target)
     with open(os.path.join(out_dir, "flicker.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(f"translated {count} frames into {target}; flicker (mean abs change between frames) "
