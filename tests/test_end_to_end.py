@@ -40,7 +40,7 @@ def test_cycle_gan_three_iterations_writes_checkpoints_options_and_tensorboard(u
     assert "visuals" in images and len(acc.Images("visuals")) == 1  # --display_freq 2, 3 iterations
 
 
-def test_pix2pix_three_iterations(aligned_root, tmp_path):
+def test_pix2pix_trains_three_iterations_with_its_own_defaults(aligned_root, tmp_path):
     ckpt = tmp_path / "ckpt"
     run_train(aligned_root, ckpt, "p2p", "--model", "pix2pix", "--netG", "unet_128", "--max_dataset_size", "3",
               "--load_size", "128", "--crop_size", "128")

@@ -16,20 +16,20 @@ def _loss(mode, value, real, for_d=True, dtype=torch.float32):
     return GAN_LOSSES.build(mode)(pred, real, for_d).item()
 
 
-def test_lsgan():
+def test_lsgan_is_squared_distance_to_the_label():
     assert _loss("lsgan", 0.5, True) == pytest.approx(0.25)
     assert _loss("lsgan", 0.5, False) == pytest.approx(0.25)
     assert _loss("lsgan", 1.0, True) == pytest.approx(0.0)
     assert _loss("lsgan", 1.0, False) == pytest.approx(1.0)
 
 
-def test_vanilla():
+def test_vanilla_is_binary_cross_entropy_on_logits():
     assert _loss("vanilla", 0.0, True) == pytest.approx(math.log(2))
     assert _loss("vanilla", 0.0, False) == pytest.approx(math.log(2))
     assert _loss("vanilla", 3.0, True) == pytest.approx(math.log1p(math.exp(-3.0)))
 
 
-def test_hinge():
+def test_hinge_margins_for_d_and_negated_score_for_g():
     assert _loss("hinge", 2.0, True) == pytest.approx(0.0)
     assert _loss("hinge", 0.5, True) == pytest.approx(0.5)
     assert _loss("hinge", -0.5, False) == pytest.approx(0.5)
@@ -71,7 +71,7 @@ class _Linear(nn.Module):
         return (x * self.w).flatten(1).sum(1)
 
 
-def test_gradient_penalty():
+def test_gradient_penalty_is_zero_for_unit_gradients_and_quadratic_beyond():
     real, fake = torch.randn(4, 2, 3, 3), torch.randn(4, 2, 3, 3)
     w = torch.randn(2, 3, 3)
     unit = gradient_penalty(_Linear(w / w.norm()), real, fake)
@@ -80,12 +80,23 @@ def test_gradient_penalty():
     penalty = gradient_penalty(netD, real, fake, weight=10.0)
     assert penalty.item() == pytest.approx(10.0 * 4.0, rel=1e-5)
     penalty.backward()
-    assert netD.w.grad is not None and netD.w.grad.abs().sum() > 0
+    # d/dv 10 (|v| - 1)^2 = 20 (|v| - 1) v / |v| with |v| = 3: the penalty trains D's weights
+    torch.testing.assert_close(netD.w.grad, 20 * 2 * netD.w.detach() / 3, rtol=1e-4, atol=1e-6)
 
 
-def test_gradient_penalty_positive_for_a_real_discriminator():
+def test_gradient_penalty_matches_a_jacobian_computation_for_a_conv_discriminator():
     netD = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
-    assert gradient_penalty(netD, torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)).item() > 0
+    real, fake = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    torch.manual_seed(7)
+    penalty = gradient_penalty(netD, real, fake, weight=10.0)
+    torch.manual_seed(7)   # the same mixing coefficients, drawn as gradient_penalty draws them
+    alpha = torch.rand(2, 1, 1, 1)
+    expected = []
+    for i in range(2):
+        x = alpha[i] * real[i:i + 1] + (1 - alpha[i]) * fake[i:i + 1]
+        jacobian = torch.autograd.functional.jacobian(lambda y: netD(y).sum(), x)
+        expected.append((jacobian.flatten().norm() - 1) ** 2)
+    assert penalty.item() == pytest.approx(10 * torch.stack(expected).mean().item(), rel=1e-5)
 
 
 def test_pool_size_zero_returns_input():

@@ -52,7 +52,7 @@ def test_generator_backward_despite_inplace_activations(name):
     assert torch.isfinite(x.grad).all()
 
 
-def test_size_multiples():
+def test_generators_declare_the_size_multiple_they_need():
     norm = get_norm_layer("none")
     assert GENERATORS.build("resnet_9blocks", 3, 3, 4, norm).size_multiple == 4
     assert GENERATORS.build("unet_128", 3, 3, 4, norm).size_multiple == 128
@@ -61,7 +61,7 @@ def test_size_multiples():
 
 @pytest.mark.parametrize("norm", NORMS.names())
 @pytest.mark.parametrize("name", DISCRIMINATORS.names())
-def test_discriminator_forward(name, norm):
+def test_every_discriminator_gives_finite_patch_logits(name, norm):
     net = DISCRIMINATORS.build(name, 6, 8, 3, get_norm_layer(norm))
     with torch.no_grad():
         out = net(torch.randn(2, 6, 64, 64))
@@ -97,7 +97,7 @@ def test_conv_bias_follows_norm():
     assert conv_biases("none") == [True] * 5
 
 
-def test_norm_layers():
+def test_norm_registry_builds_the_documented_layers():
     assert isinstance(get_norm_layer("none")(8), nn.Identity)
     inorm = get_norm_layer("instance")(8)
     assert isinstance(inorm, nn.InstanceNorm2d) and not inorm.affine and not inorm.track_running_stats
@@ -138,7 +138,7 @@ def _big_conv():
     return nn.Sequential(nn.Conv2d(64, 128, 3), nn.BatchNorm2d(128))
 
 
-def test_init_normal():
+def test_normal_init_sets_conv_std_and_bn_around_one():
     net = init_weights(_big_conv(), "normal", 0.02)
     conv, bn = net
     assert conv.weight.std().item() == pytest.approx(0.02, rel=0.05)
@@ -156,7 +156,7 @@ def test_init_xavier_and_kaiming_scale_with_fan():
     assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
 
 
-def test_init_orthogonal():
+def test_orthogonal_init_rows_are_orthogonal_with_gain():
     conv = init_weights(_big_conv(), "orthogonal", 0.5)[0]
     rows = conv.weight.reshape(128, -1)
     assert torch.allclose(rows @ rows.T, 0.25 * torch.eye(128), atol=1e-4)
@@ -196,7 +196,7 @@ def _opt(**overrides):
     return SimpleNamespace(**opt)
 
 
-def test_builders():
+def test_builders_follow_the_options_shapes_and_dropout():
     netG = build_generator(_opt())
     netD = build_discriminator(_opt(), 4)
     x = torch.randn(2, 3, 32, 32)

@@ -143,7 +143,11 @@ def test_frame_folder_clip_stats_differ_from_frame_stats(trained, tmp_path):
         assert sorted(os.listdir(out / "images")) == [f"f{i}.png" for i in range(4)]
         with open(out / "flicker.json") as f:
             measures[mode] = json.load(f)
-        assert measures[mode]["pairs"] == 3 and measures[mode]["input_flicker"] > 0
+        assert measures[mode]["pairs"] == 3
+    frames_uint8 = [np.asarray(Image.open(frames / f"f{i}.png"), dtype=np.float64) for i in range(4)]
+    expected_input = np.mean([np.abs(b - a).mean() / 255 for a, b in zip(frames_uint8, frames_uint8[1:])])
+    for mode in ("frame", "clip"):   # [0, 1] units: the frames' own mean absolute change
+        assert measures[mode]["input_flicker"] == pytest.approx(expected_input, rel=1e-5)
     # Per-frame statistics normalise the global brightness pulse away; clip statistics keep it, as
     # they keep every real change between frames while no longer adding per-frame statistic noise.
     assert measures["clip"]["output_flicker"] > 2 * measures["frame"]["output_flicker"]
