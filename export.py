@@ -52,13 +52,11 @@ class ExportOptions(TestOptions):
         return defaults
 
     def validate(self, opt: argparse.Namespace) -> None:
-        """As test.py, and --num_check >= 1; --dataroot names the images to check on."""
+        """As test.py; --dataroot names the images to check on."""
         if opt.dataroot is None:
             raise UserError("--dataroot is required: images to check the exported model on "
                             "(the training dataroot was not found)")
         super().validate(opt)
-        if opt.num_check < 1:
-            raise UserError(f"--num_check must be at least 1, got {opt.num_check}")
 
 
 def check_images(opt: argparse.Namespace):

@@ -110,7 +110,7 @@ def main(argv=None) -> None:
     dataset = create_dataset(opt)   # before the option table, so a data mistake is the last thing shown
     if ctx.is_main:
         print(options.format_options(opt))
-        options.save_options(opt, run_dir)
+        ckpt.claim(resume=opt.continue_train, overwrite=opt.overwrite)   # lock; never mix with another run
     seed_everything(opt.seed)
 
     # ---------------------------------------------------------------- data
@@ -137,6 +137,8 @@ def main(argv=None) -> None:
         start_epoch, start_iter, total_iters = position["epoch"], position["epoch_iter"], position["total_iters"]
         if ctx.is_main:
             print(f"resumed from {resume_path}: epoch {start_epoch}, iteration {start_iter} of the epoch, {total_iters} in total")
+    if ctx.is_main:
+        options.save_options(opt, run_dir)   # only now: a checkpoint that does not fit leaves the run's options intact
     apply_fast_paths(model.nets, device, **speed_options(opt))
     select_nets = distributed.distribute_model(model, ctx, sync_batchnorm=opt.norm == "batch")   # None for one process
     ctx.reseed(opt.seed, total_iters)
@@ -213,7 +215,7 @@ def main(argv=None) -> None:
         if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
             save(str(epoch), epoch + 1, 0)
             if ctx.is_main:
-                ckpt.prune(opt.keep_checkpoints)
+                ckpt.prune(opt.keep_checkpoints, current_epoch=epoch)
         if evaluator and evaluator.due(epoch):
             generator = model.nets[type(model).inference_generator(opt, opt.direction)[0]]
             for name, value in evaluator.evaluate(generator, epoch).items():

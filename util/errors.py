@@ -11,6 +11,18 @@ class UserError(Exception):
     """
 
 
+def user_message(err: UserError) -> str:
+    """The one-line message of `err`.
+
+    A `UserError` raised in a DataLoader worker comes back to the main process rebuilt from the worker's
+    whole traceback text; its last line is the original `<module.Class>: <message>`.
+    """
+    text = str(err)
+    if "\nOriginal Traceback" in text:
+        text = text.rstrip().splitlines()[-1].split(": ", 1)[-1]
+    return text
+
+
 def exit_on_user_error(main):
     """Decorate a command-line entry point so a `UserError` becomes `error: ...` and exit code 2."""
 
@@ -19,7 +31,7 @@ def exit_on_user_error(main):
         try:
             return main(*args, **kwargs)
         except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {user_message(err)}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
