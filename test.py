@@ -22,10 +22,11 @@ from models.loading import load_generator
 from options.base_options import evaluator_options
 from options.test_options import TestOptions, size_options
 from util.device import select_device
-from util.errors import exit_on_user_error
+from util.errors import INTERRUPTED_EXIT, catch_interrupt, exit_on_user_error
 from util.eval.evaluator import Evaluator, ResultsEvaluator
 from util.html import write_results_page
 from util.image_io import save_tensor_image
+from util.train.guards import ignore_interrupts
 from util.translate.output_format import save_output
 from util.translate.tiling import translate_any_size
 from util.translate.video import is_video_run, translate_clip
@@ -64,10 +65,10 @@ def main(argv=None) -> None:
     count = len(dataset) if opt.num_test is None else min(opt.num_test, len(dataset))
     subset = torch.utils.data.Subset(dataset, range(count))
     loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_threads,
-                        collate_fn=list, pin_memory=device.type == "cuda")
+                        collate_fn=list, pin_memory=device.type == "cuda", worker_init_fn=ignore_interrupts)
 
     rows, skipped = [], 0
-    with tqdm(total=count, desc="translating") as progress:
+    with catch_interrupt() as stopped, tqdm(total=count, desc="translating") as progress:
         for items in loader:
             readable = [item for item in items if not item.get(SKIPPED_KEY)]   # a bad file's stand-in is the next image
             skipped += len(items) - len(readable)
@@ -88,6 +89,9 @@ def main(argv=None) -> None:
                        summary=metrics, page_size=opt.html_page_size)
     print(f"translated {len(rows)} images{f', skipped {skipped} unreadable' if skipped else ''} into "
           f"{os.path.join(out_dir, 'images')}\nopen {page}")
+    if stopped.happened:
+        print(f"interrupted (Ctrl-C) after {len(rows) + skipped} of {count} images; the results page shows those done", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT)
 
 
 def save_result(item: Dict, output: torch.Tensor, source_root: str, out_dir: str, output_mode: str) -> Dict[str, str]:

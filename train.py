@@ -28,6 +28,7 @@ from options.train_options import TrainOptions, speed_options
 from util.checkpoint import Checkpointer, restore_training_state, training_state
 from util.device import seed_everything
 from util.errors import UserError, exit_on_user_error
+from util.output_files import prepare_output_dir
 from util.eval.evaluator import Evaluator, TrainingEvaluator
 from util.train import distributed
 from util.train.fast_paths import apply_fast_paths
@@ -156,6 +157,8 @@ def main(argv=None) -> None:
         ctx.barrier()
 
     evaluator = make_training_evaluator(opt, device) if ctx.is_main and opt.eval_freq > 0 else None
+    if ctx.is_main and opt.log_dir:
+        prepare_output_dir(opt.log_dir, "--log_dir")
     writer = distributed.summary_writer(ctx, opt.log_dir or os.path.join(run_dir, "tb"))
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     window = LossMeter()   # losses since the last print

@@ -3,7 +3,7 @@ import argparse
 import os
 from typing import Dict, List, Optional
 
-from options.base_options import BaseOptions, add_eval_options
+from options.base_options import BaseOptions, add_eval_options, convert_config
 from util.checkpoint import read_options_file
 from util.errors import UserError
 from util.translate.output_format import OUTPUT_MODES
@@ -66,8 +66,9 @@ class TestOptions(BaseOptions):
     def extra_defaults(self, parser: argparse.ArgumentParser, args: Optional[List[str]]) -> Dict:
         """Read the architecture options of the trained run from <checkpoints_dir>/<name>/opt.json."""
         known, _ = parser.parse_known_args(args)
-        trained = read_options_file(os.path.join(known.checkpoints_dir, known.name, "opt.json")) or {}
-        return {k: trained[k] for k in ARCHITECTURE_KEYS if k in trained}
+        path = os.path.join(known.checkpoints_dir, known.name, "opt.json")
+        trained = read_options_file(path) or {}
+        return convert_config(parser, {k: trained[k] for k in ARCHITECTURE_KEYS if k in trained}, path)
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check test-specific options."""

@@ -50,8 +50,14 @@ class Checkpointer:
         return path
 
     def load(self, label: str) -> Dict:
-        """Read <run_dir>/<label>.pt (see `load_checkpoint`)."""
-        return load_checkpoint(self.path(label))
+        """Read <run_dir>/<label>.pt (see `load_checkpoint`); raise `UserError` unless it holds a dict of networks."""
+        path = self.path(label)
+        state = load_checkpoint(path)
+        if not isinstance(state, dict) or not isinstance(state.get("nets"), dict) or \
+                not all(isinstance(v, dict) for v in state["nets"].values()):
+            raise UserError(f"{path} is not a checkpoint of this suite (no 'nets' dict of network weights); "
+                            f"pick another --epoch, or restore the file")
+        return state
 
     def epoch_checkpoints(self) -> List[str]:
         """Paths of the numbered checkpoints <run_dir>/<epoch>.pt, oldest epoch first."""
@@ -164,7 +170,9 @@ def load_checkpoint(path: str) -> Dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a corrupt or foreign file: say which, not a pickle traceback
-        raise UserError(f"cannot load checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+        first_line = (str(err).splitlines() or ["the file is empty or truncated"])[0]
+        raise UserError(f"cannot load checkpoint {path}: {type(err).__name__}: {first_line}; pick another "
+                        f"--epoch, or restore the file") from None
 
 
 def rng_state() -> Dict:
@@ -231,19 +239,31 @@ def load_network(net: torch.nn.Module, state_dict: Dict, name: str, path: str) -
 
 
 def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, path: str) -> Dict:
-    """Load a `training_state` dict into the live objects; return its position {epoch, epoch_iter, total_iters}."""
+    """Load a `training_state` dict into the live objects; return its position {epoch, epoch_iter, total_iters}.
+
+    Raises `UserError` when `state` lacks the training state (e.g. a weights-only file) or it does not fit.
+    """
+    missing = [k for k in ("epoch", "epoch_iter", "total_iters", "optimizers", "schedulers", "scalers", "pools", "rng")
+               if k not in state]
+    if missing:
+        raise UserError(f"checkpoint {path} has no training state ({', '.join(missing)} missing), so it cannot be "
+                        f"resumed: start a fresh run (--overwrite) or pick another --epoch")
     for name, net in model.nets.items():
         if name not in state["nets"]:
             raise UserError(f"checkpoint {path} has no network {name}: it was saved by another --model")
         load_network(net, state["nets"][name], name, path)
-    for name, optimizer in model.optimizers.items():
-        optimizer.load_state_dict(state["optimizers"][name])
-    for name, scheduler in schedulers.items():
-        scheduler.load_state_dict(state["schedulers"][name])
-    for name, scaler in scalers.items():
-        scaler.load_state_dict(state["scalers"][name])
-    for name, pool in model.pools.items():
-        pool.load_state_dict(state["pools"][name], model.device)
-    set_rng_state(state["rng"])
+    try:
+        for name, optimizer in model.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scheduler in schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][name])
+        for name, scaler in scalers.items():
+            scaler.load_state_dict(state["scalers"][name])
+        for name, pool in model.pools.items():
+            pool.load_state_dict(state["pools"][name], model.device)
+        set_rng_state(state["rng"])
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
+        raise UserError(f"checkpoint {path}: its training state does not fit this run ({type(err).__name__}: "
+                        f"{err}); resume with the options it was trained with, or start a fresh run (--overwrite)") from None
     return {k: state[k] for k in ("epoch", "epoch_iter", "total_iters")}
 

@@ -1,6 +1,10 @@
-"""User-facing errors: one line, exit code 2, no traceback."""
+"""User-facing errors: one line, exit code 2, no traceback; Ctrl-C: one line, exit code 130."""
 import functools
 import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+INTERRUPTED_EXIT = 130  # the shell's code for a process ended by SIGINT
 
 
 class UserError(Exception):
@@ -23,8 +27,26 @@ def user_message(err: UserError) -> str:
     return text
 
 
+class Interruption:
+    """Whether Ctrl-C ended a `catch_interrupt` block early (`happened`)."""
+
+    happened = False
+
+
+@contextmanager
+def catch_interrupt() -> Iterator[Interruption]:
+    """Run a block that Ctrl-C may end early: the KeyboardInterrupt is kept as `.happened`, so the caller
+    can still finish what it has (e.g. a results page for the images done) and then exit."""
+    interruption = Interruption()
+    try:
+        yield interruption
+    except KeyboardInterrupt:
+        interruption.happened = True
+
+
 def exit_on_user_error(main):
-    """Decorate a command-line entry point so a `UserError` becomes `error: ...` and exit code 2."""
+    """Decorate a command-line entry point so a `UserError` becomes `error: ...` and exit code 2, and
+    Ctrl-C (anywhere outside train.py's graceful loop, e.g. during set-up) one line and exit code 130."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -33,5 +55,8 @@ def exit_on_user_error(main):
         except UserError as err:
             print(f"error: {user_message(err)}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print("interrupted (Ctrl-C): stopped; files written so far are kept", file=sys.stderr)
+            sys.exit(INTERRUPTED_EXIT)
 
     return wrapper
