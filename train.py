@@ -20,7 +20,7 @@ from datasets import create_dataset, first_batch
 from datasets.bad_images import SkippedImageTally
 from datasets.sampler import ResumableSampler
 from datasets.source import held_out_options
-from datasets.transforms import check_generator_fits
+from datasets.transforms import check_generator_fits, check_stackable_sizes
 from models import create_model
 from models.schedulers import SCHEDULERS, step_scheduler
 from options.base_options import evaluator_options
@@ -127,6 +127,7 @@ def main(argv=None) -> None:
     # ---------------------------------------------------------------- model, optimizers, AMP
     model = create_model(opt, device)
     check_generator_fits(opt, {name: getattr(net, "size_multiple", 1) for name, net in model.nets.items()})
+    check_stackable_sizes(opt, dataset.domain_files())   # mixed sizes fail here, not after an epoch
     model.initialize_from_batch(first_batch(dataset))   # data-shaped parts (CUT's netF) exist before anything uses them
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
     scalers = make_scalers(model, device, opt.amp)

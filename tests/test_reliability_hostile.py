@@ -19,16 +19,8 @@ from datasets import create_dataset
 from options.ranges import RANGES, numeric_actions
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
-from tests.helpers import ROOT_DIR, run_test, run_train, user_error, write_images
+from tests.helpers import ROOT_DIR, error_line, run_test, run_train, write_images
 from util.image_io import find_images
-
-
-def error_line(capsys, fn, *args):
-    """Run `fn(*args)` expecting exit 2; return its one `error:` line (progress bars may precede it)."""
-    err = user_error(capsys, fn, *args)
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and err.endswith(errors[0]), err[-2000:]
-    return errors[0]
 
 
 def snapshot(folder):
@@ -414,3 +406,16 @@ def test_ctrl_c_during_test_py_keeps_results_and_writes_the_page(unaligned_root,
     assert "interrupted (Ctrl-C) after 1 of 3 images" in capsys.readouterr().err
     out = results / "cg" / "test_latest"
     assert os.listdir(out / "images") == ["img_000.png"] and "img_000.png" in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize("flags", [["--preprocess", "none", "--batch_size", "2", "--pool_size", "0"],
+                                   ["--preprocess", "none", "--pool_size", "50"],
+                                   ["--preprocess", "scale_width", "--batch_size", "2", "--pool_size", "0"]])
+def test_mixed_sizes_are_refused_at_start(tmp_path, capsys, flags):
+    write_images(tmp_path / "trainA", 2, size=(40, 36))
+    write_images(tmp_path / "trainA" / "tall", 2, size=(40, 64), seed=1)
+    write_images(tmp_path / "trainB", 2, size=(40, 36))
+    err = error_line(capsys, run_train, tmp_path, tmp_path / "ckpt", "mixed", *flags)
+    assert "keeps image sizes" in err and "--batch_size 1 --pool_size 0" in err
+    assert not os.path.exists(tmp_path / "ckpt" / "mixed" / "latest.pt")
+    run_train(tmp_path, tmp_path / "ckpt", "mixed", "--preprocess", flags[1], "--batch_size", "1", "--pool_size", "0")

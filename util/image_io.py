@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -85,6 +85,18 @@ def find_images(directory: str, max_items: float = math.inf) -> List[str]:
     if max_items < len(paths):
         paths = paths[:int(max_items)]
     return paths
+
+
+def image_size(path: str) -> "Tuple[int, int] | None":
+    """(width, height) of the image at `path` as `read_image` would return it (EXIF rotation applied),
+    from its header alone; None if the file cannot be opened (reading it later reports why)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            rotated = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return None
+    return (height, width) if rotated else (width, height)
 
 
 @dataclass
