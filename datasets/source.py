@@ -91,7 +91,8 @@ def results_folder(results_dir: str, name: str, phase: str, epoch: str, directio
         if os.path.commonpath([inner, outer]) == outer:
             raise UserError(f"the results folder {out_dir} and --dataroot {inputs} lie inside one another, so "
                             f"outputs would overwrite or mix with the inputs: choose another --results_dir")
-    return prepare_output_dir(out_dir, "--results_dir")
+    prepare_output_dir(results_dir, "--results_dir")   # <name>/... is made when the first file is written
+    return out_dir
 
 
 def held_out_options(opt, phase: str, count: int):

@@ -99,8 +99,8 @@ def test_kill_during_checkpoint_write_keeps_previous_checkpoint(dataset, straigh
     proc = start_faulty_run(dataset, ckpt, "hang", 6)
     proc.kill()
     proc.communicate(timeout=60)
+    run_dir = ckpt / "run"
     leftovers = [name for name in os.listdir(run_dir) if name.startswith(".tmp-") and name.endswith("-latest.pt")]
-    leftovers = [name for name in os.listdir(run_dir) if name.startswith("latest.pt.tmp-")]
     assert leftovers, "the kill should have hit the middle of a write"
     assert os.path.getsize(run_dir / leftovers[0]) > 0
     previous = load(run_dir / "latest.pt")   # intact and loadable
