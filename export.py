@@ -23,8 +23,9 @@ from options.test_options import TestOptions
 from util.checkpoint import read_options_file
 from util.device import select_device
 from util.errors import UserError, exit_on_user_error
+from util.output_files import write_text
 from util.translate.export import EXPORTERS, export_generator, load_exported
-from util.translate.inference import translate
+from util.translate.inference import min_side, translate
 
 
 class ExportOptions(TestOptions):
@@ -52,13 +53,11 @@ class ExportOptions(TestOptions):
         return defaults
 
     def validate(self, opt: argparse.Namespace) -> None:
-        """As test.py, and --num_check >= 1; --dataroot names the images to check on."""
+        """As test.py; --dataroot names the images to check on."""
         if opt.dataroot is None:
             raise UserError("--dataroot is required: images to check the exported model on "
                             "(the training dataroot was not found)")
         super().validate(opt)
-        if opt.num_check < 1:
-            raise UserError(f"--num_check must be at least 1, got {opt.num_check}")
 
 
 def check_images(opt: argparse.Namespace):
@@ -93,13 +92,17 @@ def main(argv=None) -> dict:
         if isinstance(module, nn.Dropout):
             module.eval()  # an exported model must be deterministic
     images = check_images(opt)
+    least = min_side(getattr(generator, "size_multiple", 1))
+    for image in images:
+        if min(image.shape[-2:]) < least:
+            raise UserError(f"an image under --dataroot {opt.dataroot} is {image.shape[-1]}x{image.shape[-2]} px: the export "
+                            f"check needs images of at least {least} px a side; remove it or point --dataroot elsewhere")
     out_dir = opt.export_dir or os.path.join(opt.checkpoints_dir, opt.name, "export")
     path = export_generator(generator, opt.format, images[0], out_dir, f"{opt.epoch}_{opt.direction}")
     worst = parity(generator, load_exported(opt.format, path), images)
     result = {"format": opt.format, "path": path, "images": len(images), "max_abs_diff": worst,
               "sizes": [list(image.shape[-2:]) for image in images]}
-    with open(os.path.splitext(path)[0] + ".check.json", "w") as f:
-        json.dump(result, f, indent=2)
+    write_text(os.path.splitext(path)[0] + ".check.json", json.dumps(result, indent=2))
     print(f"exported {path}; on {len(images)} images from {opt.dataroot} the max abs difference "
           f"to PyTorch is {worst:.2e}")
     return result

@@ -16,15 +16,17 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets import create_dataset
-from datasets.source import resolve_source
+from datasets.bad_images import SKIPPED_KEY
+from datasets.source import resolve_source, results_folder
 from models.loading import load_generator
 from options.base_options import evaluator_options
 from options.test_options import TestOptions, size_options
 from util.device import select_device
-from util.errors import exit_on_user_error
+from util.errors import INTERRUPTED_EXIT, catch_interrupt, exit_on_user_error
 from util.eval.evaluator import Evaluator, ResultsEvaluator
 from util.html import write_results_page
 from util.image_io import save_tensor_image
+from util.train.guards import ignore_interrupts
 from util.translate.output_format import save_output
 from util.translate.tiling import translate_any_size
 from util.translate.video import is_video_run, translate_clip
@@ -43,13 +45,16 @@ def main(argv=None) -> None:
     device = select_device(opt.gpu_ids)
     print(options.format_options(opt))
     generator = load_generator(opt, device)
-    out_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{opt.epoch}")
-    if is_video_run(opt.dataroot, opt.video_stats):
+    video = is_video_run(opt.dataroot, opt.video_stats)
+    source = None if video else resolve_source(opt.dataroot, opt.dataset_mode, opt.phase, opt.direction)
+    out_dir = results_folder(opt.results_dir, opt.name, opt.phase, opt.epoch, opt.direction,
+                             opt.dataroot if video else source.inputs)
+    if video:
         translate_clip(generator, opt.dataroot, out_dir, device, gray=opt.input_nc == 1,
                        video_stats=opt.video_stats, fps=opt.fps, size_options=size_options(opt))
         return
 
-    source = resolve_source(opt.dataroot, opt.dataset_mode, opt.phase, opt.direction)
+    print(source.describe())
     evaluator = None
     if opt.eval_metrics:
         evaluator = ResultsEvaluator(Evaluator(device, **evaluator_options(opt)), opt.target_dir,
@@ -60,12 +65,15 @@ def main(argv=None) -> None:
     count = len(dataset) if opt.num_test is None else min(opt.num_test, len(dataset))
     subset = torch.utils.data.Subset(dataset, range(count))
     loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_threads,
-                        collate_fn=list, pin_memory=device.type == "cuda")
+                        collate_fn=list, pin_memory=device.type == "cuda", worker_init_fn=ignore_interrupts)
 
-    rows = []
-    with tqdm(total=count, desc="translating") as progress:
+    rows, skipped = [], 0
+    with catch_interrupt() as stopped, tqdm(total=count, desc="translating") as progress:
         for items in loader:
-            for _, group in same_size_groups(items):
+            readable = [item for item in items if not item.get(SKIPPED_KEY)]   # a bad file's stand-in is the next image
+            skipped += len(items) - len(readable)
+            progress.update(len(items) - len(readable))
+            for _, group in same_size_groups(readable):
                 group = list(group)
                 images = torch.stack([item["A"] for item in group]).to(device)
                 with torch.no_grad():
@@ -79,7 +87,11 @@ def main(argv=None) -> None:
     page = os.path.join(out_dir, "index.html")
     write_results_page(page, f"{opt.name}: {opt.phase}, epoch {opt.epoch}, {opt.direction}", rows, columns,
                        summary=metrics, page_size=opt.html_page_size)
-    print(f"translated {len(rows)} images into {os.path.join(out_dir, 'images')}\nopen {page}")
+    print(f"translated {len(rows)} images{f', skipped {skipped} unreadable' if skipped else ''} into "
+          f"{os.path.join(out_dir, 'images')}\nopen {page}")
+    if stopped.happened:
+        print(f"interrupted (Ctrl-C) after {len(rows) + skipped} of {count} images; the results page shows those done", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT)
 
 
 def save_result(item: Dict, output: torch.Tensor, source_root: str, out_dir: str, output_mode: str) -> Dict[str, str]:

@@ -20,7 +20,7 @@ from datasets import create_dataset, first_batch
 from datasets.bad_images import SkippedImageTally
 from datasets.sampler import ResumableSampler
 from datasets.source import held_out_options
-from datasets.transforms import check_generator_fits
+from datasets.transforms import check_generator_fits, check_stackable_sizes
 from models import create_model
 from models.schedulers import SCHEDULERS, step_scheduler
 from options.base_options import evaluator_options
@@ -28,6 +28,7 @@ from options.train_options import TrainOptions, speed_options
 from util.checkpoint import Checkpointer, restore_training_state, training_state
 from util.device import seed_everything
 from util.errors import UserError, exit_on_user_error
+from util.output_files import prepare_output_dir
 from util.eval.evaluator import Evaluator, TrainingEvaluator
 from util.train import distributed
 from util.train.fast_paths import apply_fast_paths
@@ -110,7 +111,7 @@ def main(argv=None) -> None:
     dataset = create_dataset(opt)   # before the option table, so a data mistake is the last thing shown
     if ctx.is_main:
         print(options.format_options(opt))
-        options.save_options(opt, run_dir)
+        ckpt.claim(resume=opt.continue_train, overwrite=opt.overwrite)   # lock; never mix with another run
     seed_everything(opt.seed)
 
     # ---------------------------------------------------------------- data
@@ -126,6 +127,7 @@ def main(argv=None) -> None:
     # ---------------------------------------------------------------- model, optimizers, AMP
     model = create_model(opt, device)
     check_generator_fits(opt, {name: getattr(net, "size_multiple", 1) for name, net in model.nets.items()})
+    check_stackable_sizes(opt, dataset.domain_files())   # mixed sizes fail here, not after an epoch
     model.initialize_from_batch(first_batch(dataset))   # data-shaped parts (CUT's netF) exist before anything uses them
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
     scalers = make_scalers(model, device, opt.amp)
@@ -137,6 +139,8 @@ def main(argv=None) -> None:
         start_epoch, start_iter, total_iters = position["epoch"], position["epoch_iter"], position["total_iters"]
         if ctx.is_main:
             print(f"resumed from {resume_path}: epoch {start_epoch}, iteration {start_iter} of the epoch, {total_iters} in total")
+    if ctx.is_main:
+        options.save_options(opt, run_dir)   # only now: a checkpoint that does not fit leaves the run's options intact
     apply_fast_paths(model.nets, device, **speed_options(opt))
     select_nets = distributed.distribute_model(model, ctx, sync_batchnorm=opt.norm == "batch")   # None for one process
     ctx.reseed(opt.seed, total_iters)
@@ -154,6 +158,8 @@ def main(argv=None) -> None:
         ctx.barrier()
 
     evaluator = make_training_evaluator(opt, device) if ctx.is_main and opt.eval_freq > 0 else None
+    if ctx.is_main and opt.log_dir:
+        prepare_output_dir(opt.log_dir, "--log_dir")
     writer = distributed.summary_writer(ctx, opt.log_dir or os.path.join(run_dir, "tb"))
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     window = LossMeter()   # losses since the last print
@@ -213,7 +219,7 @@ def main(argv=None) -> None:
         if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
             save(str(epoch), epoch + 1, 0)
             if ctx.is_main:
-                ckpt.prune(opt.keep_checkpoints)
+                ckpt.prune(opt.keep_checkpoints, current_epoch=epoch)
         if evaluator and evaluator.due(epoch):
             generator = model.nets[type(model).inference_generator(opt, opt.direction)[0]]
             for name, value in evaluator.evaluate(generator, epoch).items():

@@ -41,6 +41,10 @@ class AlignedDataset(BaseDataset):
     def __len__(self) -> int:
         return len(self.AB_paths)
 
+    def domain_files(self):
+        """The A|B files, two images side by side in each (see `BaseDataset.domain_files`)."""
+        return {self.opt.phase: (self.AB_paths, 2)}
+
     def get_item(self, index: int, generator: torch.Generator) -> Dict:
         """Return the pair ``index`` (see the class docstring)."""
         path = self.AB_paths[index]

@@ -1,6 +1,6 @@
 """Shared dataset machinery: seeding items, loading + transforming images, skipping unreadable files."""
 import numbers
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from PIL import Image
@@ -43,6 +43,11 @@ class BaseDataset(Dataset):
     def get_item(self, index: int, generator: torch.Generator) -> Dict:
         """Return the sample at ``index``, drawing all randomness from ``generator``."""
         raise NotImplementedError
+
+    def domain_files(self) -> Dict[str, Tuple[List[str], int]]:
+        """{folder label: (image paths, how many side-by-side images each file holds)}, for the start-up size
+        check `datasets.transforms.check_stackable_sizes`; subclasses with files list them."""
+        return {}
 
     def resolve_item(self, item: Item) -> Tuple[int, torch.Generator]:
         """Turn an int index or an ``(index, sample_seed)`` tuple into ``(index, seeded generator)``.

@@ -1,10 +1,12 @@
 """Where the images to translate or evaluate come from: a dataset's split, a plain folder or one file."""
 import copy
 import os
+import re
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from util.errors import UserError
+from util.output_files import prepare_output_dir
 
 
 def direction_sides(direction: str) -> Tuple[str, str]:
@@ -26,6 +28,15 @@ class TranslationSource:
     root: str
     real_dir: Optional[str] = None
 
+    @property
+    def inputs(self) -> str:
+        """The file or folder actually read."""
+        return self.root if os.path.isdir(self.dataroot) else self.dataroot
+
+    def describe(self) -> str:
+        """One line saying what is read, for the user to check."""
+        return f"reading {'aligned pairs in' if self.dataset_mode == 'aligned' else 'images in'} {self.inputs}"
+
 
 def resolve_source(dataroot: str, dataset_mode: str, phase: str, direction: str) -> TranslationSource:
     """Decide how to read `dataroot` for translation.
@@ -33,7 +44,9 @@ def resolve_source(dataroot: str, dataset_mode: str, phase: str, direction: str)
     With `dataset_mode` 'single', a dataset root with <phase>A/<phase>B folders uses the input side of
     `direction`, one with a <phase>/ folder of A|B pairs is read as aligned pairs (targets shown too),
     anything else is a plain folder (or a single image file). Other modes read `dataroot` as they are.
-    Raises `UserError` when `dataroot` does not exist.
+    Raises `UserError` when `dataroot` does not exist, and when it is a dataset root (see `_split_folders`)
+    without the split that `phase` and `direction` ask for: reading the whole root would translate every
+    split, training images included.
     """
     if not os.path.exists(dataroot):
         raise UserError(f"--dataroot {dataroot} does not exist")
@@ -49,7 +62,37 @@ def resolve_source(dataroot: str, dataset_mode: str, phase: str, direction: str)
         return TranslationSource(side, "single", side, real_dir)
     if os.path.isdir(pairs) and not os.path.isdir(os.path.join(dataroot, phase + "A")):
         return TranslationSource(dataroot, "aligned", pairs)
+    splits = _split_folders(dataroot, phase)
+    if splits:
+        raise UserError(f"--dataroot {dataroot} is a dataset root ({', '.join(splits)}) without {phase}{source_side}/ "
+                        f"for --phase {phase} --direction {direction}: pick an existing split with --phase/--direction, "
+                        f"or pass the folder to translate itself as --dataroot")
     return TranslationSource(dataroot, "single", dataroot, real_dir)
+
+
+def _split_folders(dataroot: str, phase: str) -> List[str]:
+    """Subfolders of `dataroot` that are dataset splits: train/test/val[A|B], <phase>A|B, and <x>A next to <x>B."""
+    names = sorted(e.name for e in os.scandir(dataroot) if e.is_dir())
+    other = {"A": "B", "B": "A"}
+    return [n for n in names if re.fullmatch(r"(train|test|val)[AB]?", n) or n[:-1] == phase
+            or (n[-1:] in other and n[:-1] + other[n[-1]] in names)]
+
+
+def results_folder(results_dir: str, name: str, phase: str, epoch: str, direction: str, inputs: str) -> str:
+    """test.py's output folder <results_dir>/<name>/<phase>_<epoch>[_BtoA], checked against the inputs.
+
+    BtoA runs get their own folder, so they never replace an AtoB run's results. Raises `UserError` when
+    the folder and `inputs` (--dataroot) lie inside one another: outputs would overwrite or mix with the
+    inputs.
+    """
+    out_dir = os.path.join(results_dir, name, f"{phase}_{epoch}" + ("_BtoA" if direction == "BtoA" else ""))
+    real_out, real_in = os.path.realpath(out_dir), os.path.realpath(inputs)
+    for inner, outer in ((real_out, real_in), (real_in, real_out)):
+        if os.path.commonpath([inner, outer]) == outer:
+            raise UserError(f"the results folder {out_dir} and --dataroot {inputs} lie inside one another, so "
+                            f"outputs would overwrite or mix with the inputs: choose another --results_dir")
+    prepare_output_dir(results_dir, "--results_dir")   # <name>/... is made when the first file is written
+    return out_dir
 
 
 def held_out_options(opt, phase: str, count: int):

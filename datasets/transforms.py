@@ -4,7 +4,7 @@ Random choices are drawn once per image by `sample_params` and then applied by `
 so the same parameters can be applied to several images (both halves of an aligned pair) and a
 sample's augmentation depends only on its generator, not on DataLoader workers or call order.
 """
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torchvision.transforms.functional as TF
@@ -12,6 +12,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 
 from util.errors import UserError
+from util.image_io import image_size
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 _CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
@@ -59,6 +60,8 @@ def working_size(opt, size: Tuple[int, int]) -> Tuple[int, int]:
         w, h = load, load
     elif opt.preprocess in ("scale_width", "scale_width_and_crop"):
         w, h = load, max(round(load * h / w), crop)
+        if opt.preprocess == "scale_width":   # kept whole: a height the strided generators map back to itself
+            h = max(_SIZE_MULTIPLE, int(h / _SIZE_MULTIPLE + 0.5) * _SIZE_MULTIPLE)
     elif opt.preprocess == "none":
         w, h = (max(_SIZE_MULTIPLE, int(v / _SIZE_MULTIPLE + 0.5) * _SIZE_MULTIPLE) for v in (w, h))  # half rounds up
     if _crops(opt) and min(w, h) < crop:
@@ -108,3 +111,27 @@ def apply_transform(img: Image.Image, opt, params: Dict, grayscale: bool, is_tra
     if is_train and not opt.no_flip and params["flip"]:
         img = TF.hflip(img)
     return TF.to_tensor(img) * 2.0 - 1.0
+
+
+def check_stackable_sizes(opt, domains: Dict[str, Tuple[List[str], int]]) -> None:
+    """Raise `UserError` at start-up, not after an epoch, if training images of one folder come out in
+    different sizes where they must not: a --preprocess that keeps sizes (none, scale_width) with
+    --batch_size > 1 (a batch is one tensor) or --pool_size > 0 (the image pool is saved as one tensor).
+
+    `domains` is `BaseDataset.domain_files()`: {folder label: (paths, images side by side per file)}.
+    """
+    if _crops(opt) or (opt.batch_size == 1 and opt.pool_size == 0):
+        return
+    for label, (paths, per_file) in domains.items():
+        seen = {}
+        for path in paths:
+            size = image_size(path)
+            if size is None:
+                continue
+            seen.setdefault(working_size(opt, (max(size[0] // per_file, 1), size[1])), path)
+            if len(seen) > 1:
+                (a, path_a), (b, path_b) = seen.items()
+                raise UserError(f"--preprocess {opt.preprocess} keeps image sizes, but {label} gives {a[0]}x{a[1]} "
+                                f"({path_a}) and {b[0]}x{b[1]} ({path_b}): batches of --batch_size {opt.batch_size} "
+                                f"cannot be stacked nor the --pool_size {opt.pool_size} image pool saved; pass "
+                                f"--batch_size 1 --pool_size 0, or a cropping --preprocess such as resize_and_crop")

@@ -44,6 +44,10 @@ class UnalignedDataset(BaseDataset):
     def __len__(self) -> int:
         return max(len(self.A_paths), len(self.B_paths))
 
+    def domain_files(self):
+        """The A and B folders' images, one image per file (see `BaseDataset.domain_files`)."""
+        return {f"{self.opt.phase}A": (self.A_paths, 1), f"{self.opt.phase}B": (self.B_paths, 1)}
+
     def get_item(self, index: int, generator: torch.Generator) -> Dict:
         """Return the unpaired sample ``index`` (see the class docstring)."""
         A_path = self.A_paths[index % len(self.A_paths)]

@@ -7,7 +7,9 @@ from typing import Dict, List, Optional
 
 import datasets
 import models
+from options.ranges import check_ranges
 from util.errors import UserError
+from util.output_files import write_text
 from util.eval.feature_extractors import FEATURE_EXTRACTORS
 
 
@@ -91,9 +93,11 @@ class BaseOptions:
         if unknown:
             raise UserError(f"{known.config}: unknown option(s) {', '.join(sorted(unknown))} for --model {known.model}; "
                             "remove them from the file (they may belong to another model) or see --help")
+        self._apply_defaults(parser, convert_config(parser, config, known.config))
         opt = parser.parse_args(args)
         opt.isTrain = self.is_train
         self.parser = parser
+        check_ranges(parser, opt)
         self.validate(opt)
         return opt
 
@@ -102,11 +106,7 @@ class BaseOptions:
         return {}
 
     def validate(self, opt: argparse.Namespace) -> None:
-        """Raise `UserError` for option values that cannot work together."""
-        if opt.batch_size < 1:
-            raise UserError(f"--batch_size must be at least 1, got {opt.batch_size}")
-        if opt.num_threads < 0:
-            raise UserError(f"--num_threads must be 0 or more, got {opt.num_threads}")
+        """Raise `UserError` for option values that cannot work together (single values: `options.ranges`)."""
 
     @staticmethod
     def _read_config(parser: argparse.ArgumentParser, args: Optional[List[str]]) -> Dict:
@@ -142,11 +142,34 @@ class BaseOptions:
 
     def save_options(self, opt: argparse.Namespace, directory: str) -> None:
         """Write `opt.txt` (readable) and `opt.json` (machine-readable) into `directory`."""
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, "opt.txt"), "w") as f:
-            f.write(self.format_options(opt) + "\n")
-        with open(os.path.join(directory, "opt.json"), "w") as f:
-            json.dump(vars(opt), f, indent=2, sort_keys=True)
+        write_text(os.path.join(directory, "opt.txt"), self.format_options(opt) + "\n")
+        write_text(os.path.join(directory, "opt.json"), json.dumps(vars(opt), indent=2, sort_keys=True))
+
+
+def convert_config(parser: argparse.ArgumentParser, config: Dict, path: str) -> Dict:
+    """The values of the --config file `path` as the command line would give them: each one goes through
+    its flag's type and `choices`; an on/off flag takes JSON true/false only. Raises `UserError` naming
+    the key, the value and what is expected."""
+    actions = {a.dest: a for a in parser._actions}
+    converted = {}
+    for key, value in config.items():
+        action = actions[key]
+        if action.nargs == 0:   # store_true / store_false: "false" would count as on
+            if not isinstance(value, bool):
+                raise UserError(f"{path}: \"{key}\" must be true or false (JSON, no quotes), got {json.dumps(value)}")
+        elif value is not None:
+            text = value if isinstance(value, str) else json.dumps(value)
+            try:
+                value = action.type(text) if action.type else text
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
+                expected = getattr(action.type, "__name__", "value")
+                raise UserError(f"{path}: \"{key}\" must be {'an' if expected == 'int' else 'a'} {expected}, "
+                                f"got {json.dumps(config[key])} ({err})") from None
+            if action.choices is not None and value not in action.choices:
+                raise UserError(f"{path}: \"{key}\" must be one of {', '.join(map(str, action.choices))}, "
+                                f"got {json.dumps(config[key])}")
+        converted[key] = value
+    return converted
 
 
 def add_eval_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

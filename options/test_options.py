@@ -3,7 +3,7 @@ import argparse
 import os
 from typing import Dict, List, Optional
 
-from options.base_options import BaseOptions, add_eval_options
+from options.base_options import BaseOptions, add_eval_options, convert_config
 from util.checkpoint import read_options_file
 from util.errors import UserError
 from util.translate.output_format import OUTPUT_MODES
@@ -66,27 +66,17 @@ class TestOptions(BaseOptions):
     def extra_defaults(self, parser: argparse.ArgumentParser, args: Optional[List[str]]) -> Dict:
         """Read the architecture options of the trained run from <checkpoints_dir>/<name>/opt.json."""
         known, _ = parser.parse_known_args(args)
-        trained = read_options_file(os.path.join(known.checkpoints_dir, known.name, "opt.json")) or {}
-        return {k: trained[k] for k in ARCHITECTURE_KEYS if k in trained}
+        path = os.path.join(known.checkpoints_dir, known.name, "opt.json")
+        trained = read_options_file(path) or {}
+        return convert_config(parser, {k: trained[k] for k in ARCHITECTURE_KEYS if k in trained}, path)
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check test-specific options."""
         super().validate(opt)
         if opt.dataroot is None:
             raise UserError("--dataroot is required: a folder of images (or a dataset with a test split) to translate")
-        if opt.num_test is not None and opt.num_test < 1:
-            raise UserError(f"--num_test must be at least 1, got {opt.num_test}")
-        if opt.max_side is not None and opt.max_side < 1:
-            raise UserError(f"--max_side must be at least 1, got {opt.max_side}")
-        if opt.tile is not None:
-            if opt.tile < 16:
-                raise UserError(f"--tile must be at least 16 pixels, got {opt.tile}")
-            if not 0 <= opt.tile_overlap < opt.tile // 2:
-                raise UserError(f"--tile_overlap must lie in [0, --tile / 2), got {opt.tile_overlap} with --tile {opt.tile}")
-        if opt.tile_stats_side < 16:
-            raise UserError(f"--tile_stats_side must be at least 16, got {opt.tile_stats_side}")
-        if opt.fps <= 0:
-            raise UserError(f"--fps must be positive, got {opt.fps}")
+        if opt.tile is not None and opt.tile_overlap >= opt.tile // 2:
+            raise UserError(f"--tile_overlap must lie in [0, --tile / 2), got {opt.tile_overlap} with --tile {opt.tile}")
 
 
 def size_options(opt: argparse.Namespace) -> Dict:

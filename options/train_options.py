@@ -21,6 +21,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--n_epochs_decay", type=int, default=100, help="epochs over which the learning rate decays (linear policy)")
         g.add_argument("--epoch_count", type=int, default=1, help="number of the first epoch (set from the checkpoint with --continue_train)")
         g.add_argument("--continue_train", action="store_true", help="resume from the checkpoint chosen by --epoch in <checkpoints_dir>/<name>")
+        g.add_argument("--overwrite", action="store_true", help="start a fresh run in a folder that holds another run's checkpoints, moving the old files aside to <name>-replaced-<time>/")
         g.add_argument("--lr", type=float, default=0.0002, help="Adam learning rate")
         g.add_argument("--beta1", type=float, default=0.5, help="Adam beta1")
         g.add_argument("--gan_mode", type=str, default="lsgan", choices=models.losses.GAN_LOSSES.names(), help="GAN objective")
@@ -51,18 +52,11 @@ class TrainOptions(BaseOptions):
         super().validate(opt)
         if opt.dataroot is None:
             raise UserError("--dataroot is required: the folder holding trainA/ and trainB/ (or train/ for aligned data)")
-        for flag in ("n_epochs", "n_epochs_decay"):
-            if getattr(opt, flag) < 0:
-                raise UserError(f"--{flag} must be 0 or more")
         if opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError("--n_epochs plus --n_epochs_decay must be at least 1")
-        if opt.eval_freq < 0 or opt.eval_num < 1:
-            raise UserError("--eval_freq must be 0 (off) or more and --eval_num at least 1")
-        if opt.keep_checkpoints < 0:
-            raise UserError(f"--keep_checkpoints must be 0 (keep all) or more, got {opt.keep_checkpoints}")
-        for flag in ("print_freq", "display_freq", "save_latest_freq", "save_epoch_freq", "max_nonfinite_steps"):
-            if getattr(opt, flag) < 1:
-                raise UserError(f"--{flag} must be at least 1")
+        if not opt.continue_train and opt.epoch_count > opt.n_epochs + opt.n_epochs_decay:
+            raise UserError(f"--epoch_count {opt.epoch_count} is past the last epoch ({opt.n_epochs + opt.n_epochs_decay} = "
+                            f"--n_epochs + --n_epochs_decay): nothing would be trained; lower it or train longer")
 
 
 def speed_options(opt: argparse.Namespace) -> dict:

@@ -56,6 +56,14 @@ def user_error(capsys, fn, *args):
     return err
 
 
+def error_line(capsys, fn, *args):
+    """Run `fn(*args)` expecting exit 2; return its one `error:` line (progress bars may precede it)."""
+    err = user_error(capsys, fn, *args)
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and err.endswith(errors[0]), err[-2000:]
+    return errors[0]
+
+
 def tensorboard_events(log_dir):
     """Load the TensorBoard event files under `log_dir`; returns (scalar tags, image tags, accumulator)."""
     assert glob.glob(os.path.join(log_dir, "events.out.tfevents.*")), f"no event file in {log_dir}"

@@ -186,7 +186,7 @@ def test_none_preprocess_rounds_to_multiple_of_4(tmp_path):
 
 def test_scale_width_keeps_aspect(tmp_path):
     opt = make_opt(tmp_path, preprocess="scale_width", load_size=40, crop_size=8)
-    assert transform(Image.new("RGB", (80, 60)), opt).shape == (3, 30, 40)
+    assert transform(Image.new("RGB", (80, 60)), opt).shape == (3, 32, 40)  # 30 rounded to the generators' multiple of 4
     assert transform(Image.new("RGB", (80, 8)), opt).shape == (3, 8, 40)  # height at least crop_size
     opt = make_opt(tmp_path, preprocess="scale_width_and_crop", load_size=40, crop_size=24)
     assert transform(Image.new("RGB", (80, 60)), opt).shape == (3, 24, 24)

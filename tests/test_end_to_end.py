@@ -102,7 +102,7 @@ def test_test_py_num_test_and_other_direction(unaligned_root, tmp_path):
     ckpt, results = tmp_path / "ckpt", tmp_path / "results"
     run_train(unaligned_root, ckpt, "cg", "--max_dataset_size", "1")
     run_test(unaligned_root, ckpt, results, "cg", "--direction", "BtoA", "--num_test", "2")
-    assert sorted(os.listdir(results / "cg" / "test_latest" / "images")) == ["img_000.png", "img_001.png"]
+    assert sorted(os.listdir(results / "cg" / "test_latest_BtoA" / "images")) == ["img_000.png", "img_001.png"]
 
 
 def test_config_file_sets_defaults_and_flags_override(unaligned_root, tmp_path):

@@ -11,21 +11,13 @@ import models.cycle_gan_model as cycle_gan_model
 import test as test_script
 import train as train_script
 from tests.helpers import write_images
-from tests.helpers import run_test, run_train, user_error
+from tests.helpers import error_line, run_test, run_train
 from models import networks
 from options.test_options import TestOptions
 
 
 def load(path):
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def error_line(capsys, fn, *args):
-    """Run `fn(*args)` expecting exit 2; return its one `error:` line (progress bars may precede it)."""
-    err = user_error(capsys, fn, *args)
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and err.endswith(errors[0]), err[-2000:]
-    return errors[0]
 
 
 # ---------------------------------------------------------------- bad and odd images

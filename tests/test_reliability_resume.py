@@ -100,7 +100,7 @@ def test_kill_during_checkpoint_write_keeps_previous_checkpoint(dataset, straigh
     proc.kill()
     proc.communicate(timeout=60)
     run_dir = ckpt / "run"
-    leftovers = [name for name in os.listdir(run_dir) if name.startswith("latest.pt.tmp-")]
+    leftovers = [name for name in os.listdir(run_dir) if name.startswith(".tmp-") and name.endswith("-latest.pt")]
     assert leftovers, "the kill should have hit the middle of a write"
     assert os.path.getsize(run_dir / leftovers[0]) > 0
     previous = load(run_dir / "latest.pt")   # intact and loadable

@@ -6,22 +6,26 @@ retention of numbered checkpoints; the run's saved options; weights of the refer
     state = ckpt.load("latest")                   # weights_only=True, one-line errors
     ckpt.prune(keep=5)                            # only the 5 newest <epoch>.pt stay
 """
+import fcntl
 import json
 import os
 import random
 import re
-from typing import Dict, List, Optional
+import time
+from typing import IO, Dict, List, Optional
 
 import numpy as np
 import torch
 
 from util.architecture_hint import probable_option
 from util.errors import UserError
+from util.output_files import output_file, prepare_output_dir
 
 CHECKPOINT_VERSION = 1
 
 
 _EPOCH_FILE = re.compile(r"^(\d+)\.pt$")
+_HELD_LOCKS: Dict[str, IO] = {}  # run folders this process trains in; their locks last as long as the process
 
 
 class Checkpointer:
@@ -46,8 +50,14 @@ class Checkpointer:
         return path
 
     def load(self, label: str) -> Dict:
-        """Read <run_dir>/<label>.pt (see `load_checkpoint`)."""
-        return load_checkpoint(self.path(label))
+        """Read <run_dir>/<label>.pt (see `load_checkpoint`); raise `UserError` unless it holds a dict of networks."""
+        path = self.path(label)
+        state = load_checkpoint(path)
+        if not isinstance(state, dict) or not isinstance(state.get("nets"), dict) or \
+                not all(isinstance(v, dict) for v in state["nets"].values()):
+            raise UserError(f"{path} is not a checkpoint of this suite (no 'nets' dict of network weights); "
+                            f"pick another --epoch, or restore the file")
+        return state
 
     def epoch_checkpoints(self) -> List[str]:
         """Paths of the numbered checkpoints <run_dir>/<epoch>.pt, oldest epoch first."""
@@ -56,17 +66,51 @@ class Checkpointer:
         found = [(int(m.group(1)), name) for name in os.listdir(self.run_dir) if (m := _EPOCH_FILE.match(name))]
         return [os.path.join(self.run_dir, name) for _, name in sorted(found)]
 
-    def prune(self, keep: int) -> List[str]:
+    def prune(self, keep: int, current_epoch: Optional[int] = None) -> List[str]:
         """Delete all but the `keep` newest numbered checkpoints (keep 0 = delete none); return the deleted paths.
 
+        Retention follows the current run's timeline: with `current_epoch` (the epoch just saved), files of
+        later epochs, left by an older timeline that this run resumed from before, neither count nor go.
         `latest.pt` and any other file are never touched.
         """
         if keep <= 0:
             return []
-        doomed = self.epoch_checkpoints()[:-keep]
+        timeline = [p for p in self.epoch_checkpoints()
+                    if current_epoch is None or int(os.path.basename(p)[:-3]) <= current_epoch]
+        doomed = timeline[:-keep]
         for path in doomed:
             os.remove(path)
         return doomed
+
+    def claim(self, resume: bool, overwrite: bool) -> None:
+        """Take the run folder for this process's training run, before anything is written to it.
+
+        Locks <run_dir>/.lock (a second train.py with the same --name is refused; the lock goes with the
+        process). A fresh run (not `resume`) in a folder holding checkpoints is refused, unless
+        `overwrite`, which moves the old run's files aside into <run_dir>-replaced-<time>/.
+        """
+        prepare_output_dir(self.run_dir, "--checkpoints_dir/--name")
+        real = os.path.realpath(self.run_dir)
+        if real not in _HELD_LOCKS:
+            lock = open(os.path.join(self.run_dir, ".lock"), "a")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                lock.close()
+                raise UserError(f"another train.py is writing to {self.run_dir}: wait for it to finish, stop it, "
+                                f"or choose another --name") from None
+            _HELD_LOCKS[real] = lock
+        if resume or not (os.path.isfile(self.path("latest")) or self.epoch_checkpoints()):
+            return
+        if not overwrite:
+            raise UserError(f"{self.run_dir} holds the checkpoints of another run: resume it with --continue_train, "
+                            f"choose another --name, or pass --overwrite to move the old run aside")
+        aside = f"{self.run_dir}-replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.makedirs(aside)
+        for name in os.listdir(self.run_dir):
+            if name != ".lock":
+                os.replace(os.path.join(self.run_dir, name), os.path.join(aside, name))
+        print(f"--overwrite: the old run's files are in {aside}")
 
     def options(self) -> Optional[Dict]:
         """The run's saved options (<run_dir>/opt.json) as a dict, or None when the file does not exist."""
@@ -107,26 +151,16 @@ def read_options_file(path: str) -> Optional[Dict]:
 
 
 def save_atomic(state: Dict, path: str) -> None:
-    """Write `state` with torch.save to a temporary file next to `path`, then rename it over `path`.
+    """Write `state` with torch.save through `util.output_files.output_file` (a temporary file, fsynced, renamed).
 
     A crash during the write leaves the previous file at `path` untouched; a failed write (disk full,
-    read-only folder) raises `UserError` and leaves it untouched too.
+    read-only folder, torch's wrapped write errors) raises `UserError` and leaves it untouched too.
     """
-    directory = os.path.dirname(path) or "."
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        os.makedirs(directory, exist_ok=True)
+    with output_file(path, what="checkpoint ") as tmp:
         with open(tmp, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise UserError(f"cannot write checkpoint {path}: {err.strerror or err}; free disk space or make "
-                        f"{directory} writable (earlier checkpoints there are intact), then --continue_train") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_checkpoint(path: str) -> Dict:
@@ -136,7 +170,9 @@ def load_checkpoint(path: str) -> Dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a corrupt or foreign file: say which, not a pickle traceback
-        raise UserError(f"cannot load checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+        first_line = (str(err).splitlines() or ["the file is empty or truncated"])[0]
+        raise UserError(f"cannot load checkpoint {path}: {type(err).__name__}: {first_line}; pick another "
+                        f"--epoch, or restore the file") from None
 
 
 def rng_state() -> Dict:
@@ -203,19 +239,31 @@ def load_network(net: torch.nn.Module, state_dict: Dict, name: str, path: str) -
 
 
 def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, path: str) -> Dict:
-    """Load a `training_state` dict into the live objects; return its position {epoch, epoch_iter, total_iters}."""
+    """Load a `training_state` dict into the live objects; return its position {epoch, epoch_iter, total_iters}.
+
+    Raises `UserError` when `state` lacks the training state (e.g. a weights-only file) or it does not fit.
+    """
+    missing = [k for k in ("epoch", "epoch_iter", "total_iters", "optimizers", "schedulers", "scalers", "pools", "rng")
+               if k not in state]
+    if missing:
+        raise UserError(f"checkpoint {path} has no training state ({', '.join(missing)} missing), so it cannot be "
+                        f"resumed: start a fresh run (--overwrite) or pick another --epoch")
     for name, net in model.nets.items():
         if name not in state["nets"]:
             raise UserError(f"checkpoint {path} has no network {name}: it was saved by another --model")
         load_network(net, state["nets"][name], name, path)
-    for name, optimizer in model.optimizers.items():
-        optimizer.load_state_dict(state["optimizers"][name])
-    for name, scheduler in schedulers.items():
-        scheduler.load_state_dict(state["schedulers"][name])
-    for name, scaler in scalers.items():
-        scaler.load_state_dict(state["scalers"][name])
-    for name, pool in model.pools.items():
-        pool.load_state_dict(state["pools"][name], model.device)
-    set_rng_state(state["rng"])
+    try:
+        for name, optimizer in model.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scheduler in schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][name])
+        for name, scaler in scalers.items():
+            scaler.load_state_dict(state["scalers"][name])
+        for name, pool in model.pools.items():
+            pool.load_state_dict(state["pools"][name], model.device)
+        set_rng_state(state["rng"])
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
+        raise UserError(f"checkpoint {path}: its training state does not fit this run ({type(err).__name__}: "
+                        f"{err}); resume with the options it was trained with, or start a fresh run (--overwrite)") from None
     return {k: state[k] for k in ("epoch", "epoch_iter", "total_iters")}
 

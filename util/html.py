@@ -5,6 +5,8 @@ import os
 from typing import Dict, List, Optional
 from urllib.parse import quote
 
+from util.output_files import write_text
+
 STYLE = """
 body { font-family: sans-serif; margin: 1em; }
 table { border-collapse: collapse; }
@@ -85,6 +87,5 @@ def write_results_page(path: str, title: str, rows: List[Dict], columns: List[st
 {nav}</body></html>
 """
         written.append(os.path.join(directory, page_file(number, first)))
-        with open(written[-1], "w") as f:
-            f.write(page)
+        write_text(written[-1], page)
     return written

@@ -9,14 +9,16 @@ mapping, so training and test time read a file identically.
 """
 import math
 import os
+import sys
 from dataclasses import dataclass
-from typing import List
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from util.errors import UserError
+from util.output_files import output_file
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -27,11 +29,12 @@ _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 class BadImageError(UserError):
     """An image file exists but cannot be decoded (empty, truncated, not an image).
 
-    Keeps `path` and `reason` so that --skip_bad_images can report the file in one line.
+    Keeps `path` and `reason` so that --skip_bad_images can report the file in one line. Built from one
+    message alone (`reason` None) when a DataLoader worker's error is raised again in the main process.
     """
 
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"cannot read image {path}: {reason}; {_SKIP_HINT}")
+    def __init__(self, path: str, reason: Optional[str] = None):
+        super().__init__(path if reason is None else f"cannot read image {path}: {reason}; {_SKIP_HINT}")
         self.path = path
         self.reason = reason
 
@@ -41,8 +44,32 @@ def is_image_file(path: str) -> bool:
     return path.lower().endswith(IMG_EXTENSIONS)
 
 
+def walk_files(directory: str) -> Iterator[str]:
+    """Yield the paths of the files under `directory`, recursively, following links to folders once.
+
+    A link to a folder already being walked (``ln -s . a``) or already walked (two links to one folder)
+    is skipped with one `warning:` line, so a loop can neither hang the walk nor count images twice.
+    """
+    visited = set()
+    pending = [directory]
+    while pending:
+        root = pending.pop()
+        real = os.path.realpath(root)
+        if real in visited:
+            print(f"warning: skipping {root}: it links to {real}, which is read already", file=sys.stderr)
+            continue
+        visited.add(real)
+        try:
+            entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+        except OSError as err:
+            print(f"warning: skipping folder {root}: {err.strerror or err}", file=sys.stderr)
+            continue
+        yield from (entry.path for entry in entries if entry.is_file())
+        pending.extend(entry.path for entry in reversed(entries) if entry.is_dir())
+
+
 def find_images(directory: str, max_items: float = math.inf) -> List[str]:
-    """Return the sorted paths of all image files under ``directory`` (recursively, following links).
+    """Return the sorted paths of all image files under ``directory`` (recursively, see `walk_files`).
 
     At most ``max_items`` paths are kept (the first ones in sorted order; ``inf`` keeps all).
     Raises `UserError` if the directory does not exist or holds no image files.
@@ -50,10 +77,7 @@ def find_images(directory: str, max_items: float = math.inf) -> List[str]:
     if not os.path.isdir(directory):
         raise UserError(f"no images found in {directory}: the folder does not exist "
                         f"(check --dataroot and --phase)")
-    paths = []
-    for root, dirs, files in os.walk(directory, followlinks=True):
-        dirs.sort()
-        paths.extend(os.path.join(root, name) for name in files if is_image_file(name))
+    paths = [path for path in walk_files(directory) if is_image_file(path)]
     if not paths:
         raise UserError(f"no images found in {directory}: expected files ending in "
                         f"{'/'.join(IMG_EXTENSIONS)} (check --dataroot and --phase)")
@@ -61,6 +85,18 @@ def find_images(directory: str, max_items: float = math.inf) -> List[str]:
     if max_items < len(paths):
         paths = paths[:int(max_items)]
     return paths
+
+
+def image_size(path: str) -> "Tuple[int, int] | None":
+    """(width, height) of the image at `path` as `read_image` would return it (EXIF rotation applied),
+    from its header alone; None if the file cannot be opened (reading it later reports why)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            rotated = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return None
+    return (height, width) if rotated else (width, height)
 
 
 @dataclass
@@ -175,13 +211,10 @@ def save_tensor_image(image: torch.Tensor, path: str, bits: int = 8) -> None:
 
     `bits` 16 writes a single-channel image as a 16-bit PNG/TIFF (other suffixes or colour: 8 bits).
     """
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if bits == 16 and image.shape[0] == 1 and path.lower().endswith((".png", ".tif", ".tiff")):
         values = ((image[0].detach().float().cpu().clamp(-1, 1) + 1) * 32767.5).round().numpy().astype(np.uint16)
-        Image.fromarray(values).save(path)  # uint16 -> mode I;16
-        return
-    pil = tensor_to_pil(image)
-    if path.lower().endswith((".jpg", ".jpeg")):
-        pil.save(path, quality=95)
+        pil = Image.fromarray(values)  # uint16 -> mode I;16
     else:
-        pil.save(path)
+        pil = tensor_to_pil(image)
+    with output_file(path) as tmp:
+        pil.save(tmp, **({"quality": 95} if path.lower().endswith((".jpg", ".jpeg")) else {}))

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from util.errors import UserError
+from util.output_files import output_file, prepare_output_dir
 from util.translate.inference import pad_to_multiple, padding_for
 from util.registry import Registry
 
@@ -126,11 +127,10 @@ def _require(package: str):
 def export_generator(generator: nn.Module, fmt: str, example: torch.Tensor, out_dir: str, name: str) -> str:
     """Export `generator` (on the CPU) in format `fmt` to <out_dir>/<name><suffix>; returns the path."""
     exporter = EXPORTERS.get(fmt)()
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, name + exporter.suffix)
+    path = os.path.join(prepare_output_dir(out_dir, "--export_dir"), name + exporter.suffix)
     model = PaddedGenerator(generator.cpu(), getattr(generator, "size_multiple", 1))
-    with torch.no_grad():
-        exporter.export(model, example.cpu(), path)
+    with torch.no_grad(), output_file(path) as tmp:
+        exporter.export(model, example.cpu(), tmp)
     return path
 
 

@@ -6,12 +6,22 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def min_side(multiple: int) -> int:
+    """The smallest side a generator of size multiple `multiple` is run at: smaller images would shrink
+    below the generators' own reflection paddings, so `padding_for` pads them up to it."""
+    return max(2 * multiple, 8)
+
+
 def padding_for(height: int, width: int, multiple: int) -> Tuple[int, int]:
-    """Rows and columns to add at the bottom/right so `height` x `width` become multiples of `multiple`.
+    """Rows and columns to add at the bottom/right so `height` x `width` become multiples of `multiple`
+    and at least `min_side(multiple)`.
 
     Plain integer arithmetic, so TorchScript can compile it inside an exported model.
     """
-    return (multiple - height % multiple) % multiple, (multiple - width % multiple) % multiple
+    least = min_side(multiple)
+    height_to, width_to = max(height, least), max(width, least)
+    return (height_to - height + (multiple - height_to % multiple) % multiple,
+            width_to - width + (multiple - width_to % multiple) % multiple)
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int):

@@ -7,6 +7,7 @@ frame with them, so brightness and colour do not jump from frame to frame. The f
 to flicker.json, is the mean absolute change between consecutive frames (in [0, 1] units) of the
 output and of the input, and their ratio.
 """
+import contextlib
 import json
 import os
 from fractions import Fraction
@@ -17,6 +18,7 @@ import torch
 
 from util.image_io import find_images, read_image, save_tensor_image, tensor_to_pil
 from util.errors import UserError
+from util.output_files import output_file, write_text
 from util.translate.norm_stats import StatsRecorder, frozen_stats
 from util.translate.tiling import translate_any_size
 
@@ -38,31 +40,47 @@ def _import_av():
     return av
 
 
+def _open_video(path: str):
+    """Open the video file `path` for reading; raise `UserError` if it is empty, not a video or has no video stream."""
+    av = _import_av()
+    try:
+        container = av.open(path)
+    except (av.error.FFmpegError, OSError) as err:
+        raise UserError(f"cannot decode video {path}: {err}; check the file or pass a folder of frames") from None
+    if not container.streams.video:
+        container.close()
+        raise UserError(f"{path} holds no video stream (audio only?); pass a video file or a folder of frames")
+    return container
+
+
 def video_frames(path: str) -> Iterator[np.ndarray]:
     """Decode the video at `path` into (H, W, 3) uint8 RGB frames."""
     av = _import_av()
-    try:
-        with av.open(path) as container:
+    with _open_video(path) as container:
+        try:
             for frame in container.decode(video=0):
                 yield frame.to_ndarray(format="rgb24")
-    except (av.error.FFmpegError, IndexError) as err:
-        raise UserError(f"cannot decode video {path}: {err}; check the file or pass a folder of frames") from None
+        except (av.error.FFmpegError, IndexError) as err:
+            raise UserError(f"cannot decode video {path}: {err}; check the file or pass a folder of frames") from None
 
 
 def video_fps(path: str) -> Fraction:
     """The average frame rate of the video at `path`."""
-    av = _import_av()
-    with av.open(path) as container:
+    with _open_video(path) as container:
         return container.streams.video[0].average_rate or Fraction(25)
 
 
 class VideoWriter:
-    """Encodes (C, H, W) frames in [-1, 1] into an H.264 (or MPEG-4) file at `fps`; use as a context manager."""
+    """Encodes (C, H, W) frames in [-1, 1] into an H.264 (or MPEG-4) file at `fps`; use as a context manager.
+
+    The clip is encoded under a temporary name and renamed to `path` only when complete
+    (`util.output_files.output_file`), so an interrupted run never replaces a finished clip.
+    """
 
     def __init__(self, path: str, fps: Fraction):
         av = _import_av()
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self.container = av.open(path, mode="w")
+        self.output = output_file(path)
+        self.container = av.open(self.output.__enter__(), mode="w")
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
         self.stream = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
         self.stream.pix_fmt = "yuv420p"
@@ -83,9 +101,16 @@ class VideoWriter:
         return self
 
     def __exit__(self, *exc) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        try:
+            if exc[0] is None:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+            self.container.close()
+        except BaseException as err:
+            if not self.output.__exit__(type(err), err, err.__traceback__):
+                raise
+        else:
+            self.output.__exit__(*exc)
 
 
 def clip_frames(source: str, gray: bool) -> Iterator[Tuple[str, torch.Tensor]]:
@@ -157,7 +182,7 @@ def translate_clip(generator: torch.nn.Module, source: str, out_dir: str, device
     rate = video_fps(source) if is_file else Fraction(fps).limit_denominator(100000)
     writer = VideoWriter(target, rate) if is_file else None
     count = 0
-    with frozen_stats(generator, stats):
+    with frozen_stats(generator, stats), writer or contextlib.nullcontext():
         for name, frame in clip_frames(source, gray):
             output = translate_any_size(generator, frame[None].to(device), **size_options)[0]
             flicker.add(frame, output)
@@ -166,13 +191,10 @@ def translate_clip(generator: torch.nn.Module, source: str, out_dir: str, device
             else:
                 save_tensor_image(output, os.path.join(target, name))
             count += 1
-    if writer is not None:
-        writer.__exit__(None, None, None)
-    if count == 0:
-        raise UserError(f"--dataroot {source} has no frames to translate")
+        if count == 0:   # inside the block: an empty clip must not replace a finished one
+            raise UserError(f"--dataroot {source} has no frames to translate")
     result = dict(flicker.result(), frames=count, fps=float(rate), video_stats=video_stats or "frame", output=target)
-    with open(os.path.join(out_dir, "flicker.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    write_text(os.path.join(out_dir, "flicker.json"), json.dumps(result, indent=2))
     print(f"translated {count} frames into {target}; flicker (mean abs change between frames) "
           f"input {result['input_flicker']:.4f}, output {result['output_flicker']:.4f}")
     return result
