@@ -124,23 +124,42 @@ def checkerboard_score(folder: str) -> float:
 
 
 def train_and_score(name: str, flags: List[str], work: str, test_flags: List[str]) -> Dict:
-    """Train run `name` with `flags`, translate the test split with test.py and return its metrics and timings."""
+    """Train run `name` with `flags`, translate the test split with test.py and return its metrics.
+
+    Training is deterministic, so a run whose checkpoint is already in `work` is only re-scored
+    (delete the work folder to retrain). Costs come from the interleaved `cost_part`, not from these
+    runs' wall time, which on a shared machine says little.
+    """
     ckpt, results = os.path.join(work, "checkpoints"), os.path.join(work, "results")
-    start = time.perf_counter()
-    train_script.main([*COMMON, *flags, "--name", name, "--checkpoints_dir", ckpt])
-    seconds = time.perf_counter() - start
+    if not os.path.isfile(os.path.join(ckpt, name, "latest.pt")):
+        train_script.main([*COMMON, *flags, "--name", name, "--checkpoints_dir", ckpt])
     test_script.main(["--name", name, "--checkpoints_dir", ckpt, "--results_dir", results, "--gpu_ids", "-1",
                       "--num_threads", "0", "--eval_metrics", "--feature_extractor", "random_conv", *test_flags])
     out_dir = os.path.join(results, name, "test_latest")
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)["metrics"]
     state = torch.load(os.path.join(ckpt, name, "latest.pt"), map_location="cpu", weights_only=True)
-    row = {"train_seconds": round(seconds, 1), "iterations": state["total_iters"], "metrics": metrics,
+    row = {"flags": " ".join(flags), "iterations": state["total_iters"], "metrics": metrics,
            "checkerboard_x1000": round(checkerboard_score(os.path.join(out_dir, "images")), 3),
            "images": os.path.join(out_dir, "images")}
     if state["states"]["augment"]["p"] < 1:
         row["final_ada_p"] = round(state["states"]["augment"]["p"], 3)
     return row
+
+
+def checkerboard_picture(rows: Dict, out: str, stems=("1", "27", "64"), zoom: int = 6) -> None:
+    """Side by side, per test image: label map, each row's output and the photo; the top-left 32x32 crop, zoomed."""
+    columns = [("input", os.path.join(os.path.dirname(next(iter(rows.values()))["images"]), "inputs"))]
+    columns += [(label, row["images"]) for label, row in rows.items()]
+    columns.append(("photo", os.path.join(os.path.dirname(next(iter(rows.values()))["images"]), "targets")))
+    crop = SIZE // 2
+    sheet = Image.new("RGB", (len(columns) * (crop * zoom + 4), len(stems) * (crop * zoom + 4)), "white")
+    for r, stem in enumerate(stems):
+        for c, (_, folder) in enumerate(columns):
+            tile = Image.open(os.path.join(folder, f"{stem}.png")).convert("RGB").crop((0, 0, crop, crop))
+            sheet.paste(tile.resize((crop * zoom, crop * zoom), Image.NEAREST), (c * (crop * zoom + 4), r * (crop * zoom + 4)))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    sheet.save(out)
 
 
 def pix2pix_part(data: Dict[str, str], work: str, epochs: int) -> Dict:
@@ -150,6 +169,7 @@ def pix2pix_part(data: Dict[str, str], work: str, epochs: int) -> Dict:
         name = "pix2pix_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
         rows[label] = train_and_score(name, [*PIX2PIX, "--dataroot", FACADES, "--n_epochs", str(epochs), "--n_epochs_decay", "0", *extra],
                                       work, ["--dataroot", data["aligned"], "--direction", "BtoA"])
+    checkerboard_picture(rows, os.path.join(REPO_ROOT, "docs", "recipes_checkerboard.png"))
     rows["real test photos (reference)"] = {"checkerboard_x1000": round(checkerboard_score(os.path.join(data["aligned"], "test_photos")), 3)}
     rows["--lambda_vgg"] = {"not_run": "no VGG19 weights on this machine (vgg19-dcbb9e9d.pth is neither in the torch hub cache nor given with --vgg_weights)"}
     return rows

@@ -299,6 +299,9 @@ def test_every_new_loss_term_is_logged_and_finite_pix2pix_bf16(aligned, tmp_path
     assert "aug/p" not in scalars                    # only with --ada_target
     nets = checkpoint_nets(tmp_path / "ck" / "p" / "latest.pt")
     assert any("parametrizations.weight.original" in k for k in nets["D"])
+    # test.py rebuilds the resize-conv, anti-aliased generator from the run's opt.json
+    run_test(aligned, tmp_path / "ck", tmp_path / "results", "p", "--phase", "train")
+    assert len(os.listdir(tmp_path / "results" / "p" / "train_latest" / "images")) == 4
 
 
 @pytest.mark.parametrize("model", ["cycle_gan", "cut"])
