@@ -28,7 +28,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import test as test_script
 import train as train_script
@@ -142,8 +143,11 @@ def train_and_score(name: str, flags: List[str], work: str, test_flags: List[str
     row = {"flags": " ".join(flags), "iterations": state["total_iters"], "metrics": metrics,
            "checkerboard_x1000": round(checkerboard_score(os.path.join(out_dir, "images")), 3),
            "images": os.path.join(out_dir, "images")}
-    if state["states"]["augment"]["p"] < 1:
-        row["final_ada_p"] = round(state["states"]["augment"]["p"], 3)
+    if state["states"]["augment"]["p"] < 1:   # ADA: p at the end, and the largest value logged (every --print_freq)
+        events = EventAccumulator(os.path.join(ckpt, name, "tb"), size_guidance={"scalars": 0})
+        events.Reload()
+        row["ada_p"] = {"final": round(state["states"]["augment"]["p"], 3),
+                        "max_logged": round(max(e.value for e in events.Scalars("aug/p")), 3)}
     return row
 
 
@@ -152,12 +156,15 @@ def checkerboard_picture(rows: Dict, out: str, stems=("1", "27", "64"), zoom: in
     columns = [("input", os.path.join(os.path.dirname(next(iter(rows.values()))["images"]), "inputs"))]
     columns += [(label, row["images"]) for label, row in rows.items()]
     columns.append(("photo", os.path.join(os.path.dirname(next(iter(rows.values()))["images"]), "targets")))
-    crop = SIZE // 2
-    sheet = Image.new("RGB", (len(columns) * (crop * zoom + 4), len(stems) * (crop * zoom + 4)), "white")
-    for r, stem in enumerate(stems):
-        for c, (_, folder) in enumerate(columns):
+    crop, header = SIZE // 2, 16
+    cell = crop * zoom + 4
+    sheet = Image.new("RGB", (len(columns) * cell, header + len(stems) * cell), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, (label, folder) in enumerate(columns):
+        draw.text((c * cell + 2, 2), label.replace(" --num_D 2 --lambda_feat 10", " + feat"), fill="black")
+        for r, stem in enumerate(stems):
             tile = Image.open(os.path.join(folder, f"{stem}.png")).convert("RGB").crop((0, 0, crop, crop))
-            sheet.paste(tile.resize((crop * zoom, crop * zoom), Image.NEAREST), (c * (crop * zoom + 4), r * (crop * zoom + 4)))
+            sheet.paste(tile.resize((crop * zoom, crop * zoom), Image.NEAREST), (c * cell, header + r * cell))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     sheet.save(out)
 
@@ -213,7 +220,7 @@ def cost_part(rounds: int, iters: int) -> Dict:
 def main(argv: Optional[List[str]] = None) -> None:
     """Run the chosen parts and write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="pix2pix,small,cost", help="comma-separated: pix2pix, small, cost")
+    parser.add_argument("--parts", default="pix2pix,small,cost", help="comma-separated: pix2pix, small, cost, picture")
     parser.add_argument("--work_dir", default="benchmarks/work/recipes", help="prepared data, checkpoints and results")
     parser.add_argument("--pix2pix_epochs", type=int, default=4, help="pix2pix epochs over the 400 training pairs per row (batch 1)")
     parser.add_argument("--small_epochs", type=int, default=10, help="CUT epochs over the 100 images per row")
@@ -237,6 +244,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     if "small" in parts:
         report["cut_100_facades"] = {"flags": " ".join(CUT), "iterations": 100 * args.small_epochs,
                                      "rows": small_data_part(data, args.work_dir, args.small_epochs)}
+    if "picture" in parts:   # redraw docs/recipes_checkerboard.png from the pix2pix rows of the report
+        rows = {k: v for k, v in report["pix2pix_facades_BtoA"]["rows"].items() if "images" in v}
+        checkerboard_picture(rows, os.path.join(REPO_ROOT, "docs", "recipes_checkerboard.png"))
     if "cost" in parts:
         report["cost_per_iteration_pix2pix_64px"] = cost_part(args.cost_rounds, args.cost_iters)
     os.makedirs(os.path.dirname(out), exist_ok=True)
