@@ -192,7 +192,7 @@ def test_unknown_names_list_valid_ones(call):
 def _opt(**overrides):
     opt = dict(
         input_nc=3, output_nc=1, ngf=4, ndf=4, netG="resnet_6blocks", netD="basic", n_layers_D=3,
-        norm="instance", init_type="normal", init_gain=0.02, no_dropout=True,
+        norm="instance", init_type="normal", init_gain=0.02, no_dropout=True, upsample="transpose", antialias=False, d_norm="none",
     )
     opt.update(overrides)
     return SimpleNamespace(**opt)
