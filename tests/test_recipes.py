@@ -16,7 +16,6 @@ from models.perceptual import VGGLoss
 from models.regularizers import LazyR1, r1_penalty
 from options.train_options import TrainOptions
 from tests.helpers import build_nets, checkpoint_nets, run_test, run_train, tensorboard_events, user_error, write_images
-from util.checkpoint import restore_training_state, training_state
 from util.errors import UserError
 
 AUG = ["--diffaug", "color,translation,cutout"]
