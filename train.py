@@ -193,6 +193,8 @@ def main(argv=None) -> None:
                 perf = speed.log_values(device)
                 for name, value in perf.items():
                     writer.add_scalar(f"perf/{name}", value, total_iters)
+                for name, value in model.log_scalars().items():   # e.g. aug/p
+                    writer.add_scalar(name, value, total_iters)
                 progress.set_postfix({**{k: f"{v:.3f}" for k, v in means.items()}, "img/s": f"{perf['images_per_s']:.1f}"})
             if total_iters % opt.display_freq == 0:
                 writer.add_image("visuals", visuals_grid(model.visuals()), total_iters)

@@ -28,7 +28,7 @@ def child(size: int, tile: int, overlap: int, stats: str, out: str) -> None:
     from util.translate.tiling import translate_tiled
     torch.manual_seed(0)
     opt = Namespace(netG="resnet_6blocks", ngf=8, norm="instance", init_type="normal", init_gain=0.02,
-                    no_dropout=True, gpu_ids=[])
+                    no_dropout=True, gpu_ids=[], upsample="transpose", antialias=False)
     generator = networks.build_generator(opt, 3, 3)
     gen = torch.Generator().manual_seed(size)
     low = torch.rand(1, 3, size // 32, size // 32, generator=gen) * 2 - 1

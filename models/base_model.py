@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from models import losses, networks
+from models.augment import DiscriminatorAugment
 from models.image_pool import ImagePool
+from models.regularizers import LazyR1
 from util.errors import UserError
 
 
@@ -51,6 +53,9 @@ class BaseModel:
       * `training_steps()`: the ordered `TrainStep`s of one iteration;
       * `visuals()`: named image batches (N, C, H, W) in [-1, 1] for the TensorBoard grid;
       * `inference_generator(opt, train_direction)`: which network test.py runs for `opt.direction`.
+    Discriminator terms go through `discriminator_terms` (augmentation, R1, ADA) and generator
+    adversarial terms through `generator_gan_loss`. `states` holds other resumable objects
+    (state_dict/load_state_dict: ADA's p, R1's step counters), saved in every checkpoint.
     Everything is placed on `device` here; train.py never touches the networks' internals.
     """
 
@@ -61,6 +66,11 @@ class BaseModel:
         self.nets: Dict[str, nn.Module] = {}
         self.optimizers: Dict[str, torch.optim.Optimizer] = {}
         self.pools: Dict[str, ImagePool] = {}
+        self.states: Dict[str, object] = {}
+        if self.is_train:
+            self.augment = DiscriminatorAugment(opt.diffaug, opt.ada_target, opt.ada_speed)
+            self.r1 = LazyR1(opt.lambda_r1, opt.r1_every)
+            self.states.update(augment=self.augment, r1=self.r1)
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -101,8 +111,27 @@ class BaseModel:
             loss = loss + losses.gradient_penalty(net, real, fake)
         return loss
 
+    def discriminator_terms(self, net_name: str, real: torch.Tensor, fake: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The loss terms of discriminator `net_name` on a real batch and a fake batch (detached here).
+
+        Both batches get the same --diffaug augmentation; returns {net_name: `discriminator_loss`} plus
+        {net_name + '_R1': lazy R1 term} with --lambda_r1. With --ada_target the real batch also feeds
+        ADA's heuristic. With none of these options it is exactly `discriminator_loss`.
+        """
+        real, fake = self.augment(real, fake.detach())
+        terms = {net_name: self.discriminator_loss(net_name, real, fake)}
+        self.augment.observe(self.nets[net_name], real, self.gan_loss.decision_boundary)
+        if self.r1.weight > 0:
+            terms[f"{net_name}_R1"] = self.r1(net_name, self.nets[net_name], real)
+        return terms
+
+    def log_scalars(self) -> Dict[str, float]:
+        """Scalars beside the losses for TensorBoard (with --ada_target: aug/p, the augmentation probability)."""
+        return {"aug/p": self.augment.p} if self.is_train and self.augment.adaptive else {}
+
     def generator_gan_loss(self, net_name: str, fake: torch.Tensor) -> torch.Tensor:
-        """Adversarial loss for the generator: discriminator `net_name` should call `fake` real."""
+        """Adversarial loss for the generator: discriminator `net_name` should call `fake` (augmented as D's inputs) real."""
+        (fake,) = self.augment(fake)
         return self.gan_loss(self.nets[net_name](fake), True, for_discriminator=False)
 
     @classmethod

@@ -150,7 +150,7 @@ class CUTModel(BaseModel):
 
     def discriminator_losses(self) -> Dict[str, torch.Tensor]:
         """D separates real B from (pooled, detached) G(A)."""
-        return {"D": self.discriminator_loss("D", self.real_B, self.pools["fake_B"].query(self.fake_B))}
+        return self.discriminator_terms("D", self.real_B, self.pools["fake_B"].query(self.fake_B))
 
     def training_steps(self) -> List[TrainStep]:
         """Discriminator first, then generator and feature head (the reference order)."""

@@ -74,8 +74,8 @@ class CycleGANModel(BaseModel):
     def discriminator_losses(self) -> Dict[str, torch.Tensor]:
         """D_A separates real B from pooled fake B; D_B separates real A from pooled fake A."""
         return {
-            "D_A": self.discriminator_loss("D_A", self.real_B, self.pools["fake_B"].query(self.fake_B)),
-            "D_B": self.discriminator_loss("D_B", self.real_A, self.pools["fake_A"].query(self.fake_A)),
+            **self.discriminator_terms("D_A", self.real_B, self.pools["fake_B"].query(self.fake_B)),
+            **self.discriminator_terms("D_B", self.real_A, self.pools["fake_A"].query(self.fake_A)),
         }
 
     def training_steps(self) -> List[TrainStep]:

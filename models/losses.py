@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from models.regularizers import discriminator_outputs
 from util.registry import Registry
 
 GAN_LOSSES = Registry("GAN loss", "--gan_mode")
@@ -12,12 +13,18 @@ class GANLoss(nn.Module):
     """Base class of the GAN objectives.
 
     ``forward(prediction, target_is_real, for_discriminator=True)`` takes discriminator logits of
-    any shape and dtype and returns a float32 scalar. The generator calls it on its fakes with
-    ``target_is_real=True, for_discriminator=False``.
+    any shape and dtype (or a list of them, one per scale of a multi-scale D: the losses are
+    averaged) and returns a float32 scalar. The generator calls it on its fakes with
+    ``target_is_real=True, for_discriminator=False``. `decision_boundary` is the logit between the
+    real and fake labels (ADA's overfitting heuristic counts the real logits above it).
     """
 
-    def forward(self, prediction: torch.Tensor, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
+    decision_boundary = 0.0
+
+    def forward(self, prediction, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
         """Return the scalar loss of ``prediction`` against the real or fake label."""
+        if isinstance(prediction, (list, tuple)):
+            return torch.stack([self.loss(p.float(), target_is_real, for_discriminator) for p in prediction]).mean()
         return self.loss(prediction.float(), target_is_real, for_discriminator)
 
     def loss(self, prediction: torch.Tensor, target_is_real: bool, for_discriminator: bool) -> torch.Tensor:
@@ -44,6 +51,8 @@ class _LabelLoss(GANLoss):
 @GAN_LOSSES.register("lsgan")
 class LSGANLoss(_LabelLoss):
     """Least-squares GAN: mean squared error to the label (1 real, 0 fake)."""
+
+    decision_boundary = 0.5
 
     def criterion(self, prediction, target):
         return F.mse_loss(prediction, target)
@@ -91,10 +100,8 @@ def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor, we
     alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
     interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     with torch.autocast(device_type=real.device.type, enabled=False):
-        out = netD(interpolates).float()
-        (grad,) = torch.autograd.grad(
-            outputs=out, inputs=interpolates, grad_outputs=torch.ones_like(out), create_graph=True
-        )
+        out = sum(o.float().sum() for o in discriminator_outputs(netD(interpolates)))   # every scale of a multi-scale D
+        (grad,) = torch.autograd.grad(outputs=out, inputs=interpolates, create_graph=True)
         # The epsilon keeps the norm differentiable where the gradient is exactly zero.
         grad_norm = (grad.reshape(grad.shape[0], -1) + 1e-16).norm(2, dim=1)
         return ((grad_norm - 1.0) ** 2).mean() * weight

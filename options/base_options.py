@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 import datasets
 import models
 from options.ranges import check_ranges
+from options.recipe_options import add_sampling_options
 from util.errors import UserError
 from util.output_files import write_text
 from util.eval.feature_extractors import FEATURE_EXTRACTORS
@@ -54,6 +55,7 @@ class BaseOptions:
         g.add_argument("--init_type", type=str, default="normal", choices=models.networks.INITS.names(), help="weight initialization")
         g.add_argument("--init_gain", type=float, default=0.02, help="scale of the initialization (std for normal, gain for xavier/orthogonal)")
         g.add_argument("--no_dropout", action="store_true", help="disable dropout in the generator")
+        add_sampling_options(parser)
 
         g = parser.add_argument_group("data")
         g.add_argument("--dataset_mode", type=str, default="unaligned", choices=datasets.DATASETS.names(), help="how to read --dataroot: unaligned (trainA/ + trainB/), aligned (A|B side by side in train/), single (one folder)")

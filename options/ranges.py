@@ -58,6 +58,9 @@ RANGES = {
     "save_epoch_freq": AT_LEAST_1, "keep_checkpoints": AT_LEAST_0, "max_nonfinite_steps": AT_LEAST_1,
     "eval_freq": AT_LEAST_0, "eval_num": AT_LEAST_1, "kid_subset_size": Range(2), "kid_subsets": AT_LEAST_1,
     "html_page_size": AT_LEAST_1,
+    # recipe options (models/augment.py, regularizers.py, networks/multiscale.py, perceptual.py)
+    "num_D": Range(1, 6), "lambda_feat": AT_LEAST_0, "lambda_vgg": AT_LEAST_0, "lambda_r1": AT_LEAST_0,
+    "r1_every": AT_LEAST_1, "ada_target": Range(0, 0.999), "ada_speed": POSITIVE,
     # test.py and export.py
     "num_test": AT_LEAST_1, "max_side": Range(16), "tile": Range(16), "tile_overlap": AT_LEAST_0,
     "tile_stats_side": Range(16), "fps": POSITIVE, "num_check": AT_LEAST_1,

@@ -14,7 +14,7 @@ from util.translate.video import VIDEO_STATS
 # user does not repeat them (a flag given on the command line still wins).
 ARCHITECTURE_KEYS = (
     "model", "input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_layers_D", "norm",
-    "init_type", "init_gain", "no_dropout", "direction",
+    "init_type", "init_gain", "no_dropout", "direction", "upsample", "antialias",
 )
 
 

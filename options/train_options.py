@@ -4,6 +4,7 @@ import argparse
 import models
 from models.base_model import ADAM_IMPLS
 from options.base_options import BaseOptions, add_eval_options
+from options.recipe_options import add_recipe_options, validate_recipe_options
 from util.errors import UserError
 
 
@@ -45,11 +46,13 @@ class TrainOptions(BaseOptions):
         g.add_argument("--compile_mode", type=str, default="default", choices=["default", "reduce-overhead", "max-autotune"], help="torch.compile mode when --compile")
         g.add_argument("--adam_impl", type=str, default="auto", choices=ADAM_IMPLS, help="Adam implementation: auto = fused on CUDA, torch's default elsewhere; fused / foreach / for_loop force one")
         g.add_argument("--cudnn_benchmark", type=str, default="auto", choices=["auto", "on", "off"], help="let cuDNN pick the fastest convolution per input shape: auto = on when training crops to a fixed --crop_size")
+        add_recipe_options(parser)
         return add_eval_options(parser, is_train=True)
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check training-specific option combinations."""
         super().validate(opt)
+        validate_recipe_options(opt)
         if opt.dataroot is None:
             raise UserError("--dataroot is required: the folder holding trainA/ and trainB/ (or train/ for aligned data)")
         if opt.n_epochs + opt.n_epochs_decay < 1:

@@ -55,3 +55,18 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
     assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 2
     assert not any(k.startswith("module.") for net in nets(run_dir / "latest.pt").values() for k in net)
     assert sorted(p.name for p in run_dir.glob("*.pt")) == ["1.pt", "2.pt", "latest.pt"]
+
+
+def test_recipe_options_under_ddp_match_one_process(tmp_path):
+    """R1 (double backward through DDP), a spectral-norm multi-scale D: 2 x batch 1 equals 1 x batch 2."""
+    root = tmp_path / "data"
+    write_images(root / "trainA", 4, size=(32, 32), seed=1)
+    write_images(root / "trainB", 4, size=(32, 32), seed=2)
+    ckpt = tmp_path / "checkpoints"
+    recipe = ["--lambda_r1", "1", "--r1_every", "1", "--netD", "multiscale", "--num_D", "2", "--n_layers_D", "2",
+              "--d_norm", "spectral", "--n_epochs", "1"]
+    run_train(root, ckpt, "single", *FLAGS, *recipe, "--batch_size", "2")
+    torchrun(root, ckpt, "ddp", *recipe)
+    built = build_nets("--dataroot", root, *FLAGS, *recipe)
+    assert_same_networks(nets(ckpt / "single" / "1.pt"), nets(ckpt / "ddp" / "1.pt"), built)
+    assert torch.load(ckpt / "ddp" / "1.pt", weights_only=True)["states"]["r1"]["steps"] == {"D_A": 2, "D_B": 2}

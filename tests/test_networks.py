@@ -64,10 +64,12 @@ def test_generators_declare_the_size_multiple_they_need():
 def test_every_discriminator_gives_finite_patch_logits(name, norm):
     net = DISCRIMINATORS.build(name, 6, 8, 3, get_norm_layer(norm))
     with torch.no_grad():
-        out = net(torch.randn(2, 6, 64, 64))
-    expected = {"basic": (6, 6), "n_layers": (6, 6), "pixel": (64, 64)}[name]
-    assert out.shape == (2, 1, *expected)
-    assert torch.isfinite(out).all()
+        out = net(torch.randn(2, 6, 96, 96))
+    # multiscale: 70x70 PatchGANs on 96, 48 and 24 px (a list, finest first)
+    expected = {"basic": [(10, 10)], "n_layers": [(10, 10)], "pixel": [(96, 96)], "multiscale": [(10, 10), (4, 4), (1, 1)]}[name]
+    outs = out if isinstance(out, list) else [out]
+    assert [o.shape for o in outs] == [(2, 1, *size) for size in expected]
+    assert all(torch.isfinite(o).all() for o in outs)
 
 
 def test_patchgan_on_256_gives_30x30():
@@ -190,7 +192,7 @@ def test_unknown_names_list_valid_ones(call):
 def _opt(**overrides):
     opt = dict(
         input_nc=3, output_nc=1, ngf=4, ndf=4, netG="resnet_6blocks", netD="basic", n_layers_D=3,
-        norm="instance", init_type="normal", init_gain=0.02, no_dropout=True,
+        norm="instance", init_type="normal", init_gain=0.02, no_dropout=True, upsample="transpose", antialias=False, d_norm="none",
     )
     opt.update(overrides)
     return SimpleNamespace(**opt)

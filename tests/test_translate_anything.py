@@ -21,7 +21,7 @@ def small_generator(seed=0):
     """A random ResNet generator with instance norm, ngf 8 (the 'small model' of the tiling test)."""
     torch.manual_seed(seed)
     opt = Namespace(netG="resnet_6blocks", ngf=8, norm="instance", init_type="normal", init_gain=0.02,
-                    no_dropout=True, gpu_ids=[])
+                    no_dropout=True, gpu_ids=[], upsample="transpose", antialias=False)
     return networks.build_generator(opt, 3, 3)
 
 

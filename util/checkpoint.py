@@ -201,7 +201,8 @@ def set_rng_state(state: Dict) -> None:
 
 def training_state(model, schedulers: Dict, scalers: Dict, options: Dict,
                    epoch: int, epoch_iter: int, total_iters: int) -> Dict:
-    """Everything a resumed run needs: networks, optimizers, schedulers, scalers, pools, position, RNGs, options.
+    """Everything a resumed run needs: networks, optimizers, schedulers, scalers, pools, other model states
+    (`model.states`: ADA's p, R1's counters), position, RNGs, options.
 
     `options` is the run's option dict (`vars(opt)`); `epoch`/`epoch_iter` is where training continues:
     the epoch number and the batches already done in it.
@@ -217,6 +218,7 @@ def training_state(model, schedulers: Dict, scalers: Dict, options: Dict,
         "schedulers": {name: s.state_dict() for name, s in schedulers.items()},
         "scalers": {name: s.state_dict() for name, s in scalers.items()},
         "pools": {name: p.state_dict() for name, p in model.pools.items()},
+        "states": {name: s.state_dict() for name, s in model.states.items()},
         "rng": rng_state(),
     }
 
@@ -261,6 +263,9 @@ def restore_training_state(state: Dict, model, schedulers: Dict, scalers: Dict, 
             scaler.load_state_dict(state["scalers"][name])
         for name, pool in model.pools.items():
             pool.load_state_dict(state["pools"][name], model.device)
+        for name, extra in model.states.items():
+            if name in state.get("states", {}):   # checkpoints from before these options keep the initial state
+                extra.load_state_dict(state["states"][name])
         set_rng_state(state["rng"])
     except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
         raise UserError(f"checkpoint {path}: its training state does not fit this run ({type(err).__name__}: "
