@@ -33,3 +33,29 @@ def test_benchmark_runs_cut_with_its_lazily_built_feature_heads(tmp_path):
                     "--warmup", "0", "--windows", "1", "--iters", "1", "--variant", "plain", "--out", str(out)])
     result = json.loads(out.read_text())["results"]["plain"]
     assert result["config"]["model"] == "cut" and result["train_it_per_s"] > 0
+
+
+def test_cpu_peak_counts_cores_fma_lanes_and_clock():
+    zen5 = {"flags": {"avx512f", "avx2", "fma", "avx512_bf16"}, "cpu MHz": "2500.0", "vendor_id": "AuthenticAMD",
+            "cpu family": "26"}
+    assert benchmark.cpu_peak_tflops(zen5, 2, "none")["peak"] == 2 * 2 * 16 * 2 * 2.5e9 / 1e12   # 0.32
+    assert benchmark.cpu_peak_tflops(zen5, 2, "bf16")["peak"] == 2 * 0.32
+    zen4 = {**zen5, "cpu family": "25"}   # 512-bit FMAs at half rate
+    assert benchmark.cpu_peak_tflops(zen4, 1, "none")["peak"] == 1 * 2 * 8 * 2 * 2.5e9 / 1e12
+    amx = {"flags": {"avx512f", "amx_bf16", "avx512_bf16"}, "cpu MHz": "2000", "vendor_id": "GenuineIntel"}
+    assert benchmark.cpu_peak_tflops(amx, 4, "bf16")["peak"] == 4 * 2 * 16 * 2 * 2e9 * 16 / 1e12
+    avx2 = {"flags": {"avx2", "fma"}, "cpu MHz": "3000"}
+    assert benchmark.cpu_peak_tflops(avx2, 1, "bf16")["peak"] == 1 * 2 * 8 * 2 * 3e9 / 1e12   # emulated bf16
+    assert benchmark.cpu_peak_tflops({"flags": set()}, 1, "none")["peak"] is None
+
+
+def test_benchmark_reports_cpu_fraction_of_peak_and_resolved_amp(tmp_path):
+    out = tmp_path / "auto.json"
+    benchmark.main(["--gpu_ids", "-1", "--crop_size", "32", "--load_size", "32", "--ngf", "8", "--ndf", "8",
+                    "--netG", "resnet_6blocks", "--warmup", "0", "--windows", "1", "--iters", "1",
+                    "--variant", "amp_auto", "--out", str(out)])
+    result = json.loads(out.read_text())["results"]["amp_auto"]
+    assert result["config"]["amp"] == "auto" and result["config"]["amp_resolved"] in ("bf16", "none")
+    if result["device_peak_tflops"] is not None:   # a Linux CPU with a clock in /proc/cpuinfo
+        assert result["generator_fraction_of_peak"] == result["generator_achieved_tflops"] / result["device_peak_tflops"]
+        assert "FMA" in result["device_peak_basis"]
