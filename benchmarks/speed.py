@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import torch
 from torch.utils.data import DataLoader
@@ -68,6 +68,8 @@ def parse_args(argv: List[str]):
     parser.add_argument("--windows", type=int, default=3, help="timed windows; the median window is reported")
     parser.add_argument("--iters", type=int, default=5, help="training iterations per timed window")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--baseline", type=str, default=None, help="another checkout of this project (e.g. main in a second worktree): measure --variant there and here alternately, --rounds processes each")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: processes per checkout")
     parser.add_argument("--out", type=str, default=None, help="JSON file (default: benchmarks/results/<device>-<date>.json)")
     parser.add_argument("--json_only", type=str, default=None, help=argparse.SUPPRESS)  # child process of --compare
     return parser.parse_known_args(argv)
@@ -252,24 +254,71 @@ def variant_args(name: str, train_args: List[str]) -> List[str]:
     return [*PLAIN, *train_args, *flags]
 
 
+def run_variant(name: str, train_args: List[str], bench, cwd: Optional[str] = None) -> Dict:
+    """Measure variant `name` in a fresh process of the checkout `cwd` (default: this one); its numbers, or {'error': ...}."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        cmd = [sys.executable, "-m", "benchmarks.speed", "--variant", name, "--json_only", out.name,
+               "--data", bench.data, "--warmup", str(bench.warmup), "--windows", str(bench.windows),
+               "--iters", str(bench.iters), "--threads", str(bench.threads), *train_args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+        if proc.returncode != 0:
+            return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+        with open(out.name) as f:
+            return json.load(f)
+
+
 def compare(train_args: List[str], bench, device: torch.device) -> Dict[str, Dict]:
     """Measure each variant that applies to `device` in a fresh process; return name -> numbers (or error)."""
     results = {}
     for name, (_, devices) in VARIANTS.items():
-        if device.type not in devices:
-            continue
-        with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            cmd = [sys.executable, "-m", "benchmarks.speed", "--variant", name, "--json_only", out.name,
-                   "--data", bench.data, "--warmup", str(bench.warmup), "--windows", str(bench.windows),
-                   "--iters", str(bench.iters), "--threads", str(bench.threads), *train_args]
+        if device.type in devices:
             print(f"measuring {name} ...", flush=True)
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                results[name] = {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-                continue
-            with open(out.name) as f:
-                results[name] = json.load(f)
+            results[name] = run_variant(name, train_args, bench)
     return results
+
+
+def spread(values: List[float]) -> Dict[str, float]:
+    """{'min', 'median', 'max'} of `values`."""
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def versus_baseline(train_args: List[str], bench) -> Dict:
+    """Measure --variant alternately in the --baseline checkout and in this one, --rounds processes each.
+
+    The order is baseline, this, baseline, this, ... so that a drift of the machine's speed hits both
+    alike. Returns per side ('baseline', 'this') the min/median/max of train it/s, peak host RSS and
+    data-wait share over its runs (and the runs), the ratio of the median it/s, and the per-round ratios.
+    """
+    runs: Dict[str, List[Dict]] = {"baseline": [], "this": []}
+    for round_number in range(1, bench.rounds + 1):
+        for side, cwd in (("baseline", bench.baseline), ("this", None)):
+            print(f"round {round_number}/{bench.rounds}: {side} ...", flush=True)
+            runs[side].append(run_variant(bench.variant, train_args, bench, cwd))
+    summary: Dict = {"baseline_dir": os.path.abspath(bench.baseline)}
+    for side, results in runs.items():
+        good = [r for r in results if "error" not in r]
+        if not good:
+            raise UserError(f"--baseline: every {side} run failed: {results[0]['error']}")
+        summary[side] = {key: spread([r[key] for r in good]) for key in ("train_it_per_s", "peak_host_rss_mib", "data_fraction")}
+        summary[side]["runs"] = results
+    medians = {side: summary[side]["train_it_per_s"]["median"] for side in runs}
+    summary["speedup_of_medians"] = medians["this"] / medians["baseline"]
+    summary["speedup_per_round"] = spread([t["train_it_per_s"] / b["train_it_per_s"] for b, t in zip(*runs.values())
+                                           if "error" not in b and "error" not in t])
+    return summary
+
+
+def versus_table(summary: Dict) -> str:
+    """Text lines: train it/s and peak RSS (min / median / max) of each side, then the speed-up."""
+    lines = [f"{'checkout':<10}{'train it/s min / median / max':>34}{'peak RSS MiB (median)':>24}{'data %':>9}"]
+    for side in ("baseline", "this"):
+        it, rss = summary[side]["train_it_per_s"], summary[side]["peak_host_rss_mib"]
+        cells = f"{it['min']:.3f} / {it['median']:.3f} / {it['max']:.3f}"
+        lines.append(f"{side:<10}{cells:>34}{rss['median']:>24.0f}{summary[side]['data_fraction']['median']:>9.1%}")
+    per_round = summary["speedup_per_round"]
+    lines.append(f"speed-up (ratio of medians): {summary['speedup_of_medians']:.3f}x; per round "
+                 f"{per_round['min']:.3f} / {per_round['median']:.3f} / {per_round['max']:.3f}")
+    return "\n".join(lines)
 
 
 def summary_table(results: Dict[str, Dict]) -> str:
@@ -302,8 +351,14 @@ def main(argv=None) -> None:
         with open(bench.json_only, "w") as f:
             json.dump(measure(variant_args(bench.variant, train_args), bench), f)
         return
+    if bench.baseline is not None and not os.path.isfile(os.path.join(bench.baseline, "benchmarks", "speed.py")):
+        raise UserError(f"--baseline {bench.baseline}: no benchmarks/speed.py there; pass a checkout of this project")
+    if bench.rounds < 1:
+        raise UserError("--rounds must be at least 1")
     device = select_device(TrainOptions().parse(["--dataroot", ".", *train_args]).gpu_ids)
-    if bench.compare:
+    if bench.baseline is not None:
+        results = {"versus_baseline": versus_baseline(train_args, bench)}
+    elif bench.compare:
         results = compare(train_args, bench, device)
     else:
         results = {bench.variant: measure(variant_args(bench.variant, train_args), bench)}
@@ -316,7 +371,8 @@ def main(argv=None) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"{name}, torch {torch.__version__}, {' '.join(train_args) or 'default config'}\n{summary_table(results)}\nwrote {path}")
+    table = versus_table(results["versus_baseline"]) if bench.baseline is not None else summary_table(results)
+    print(f"{name}, torch {torch.__version__}, {' '.join(train_args) or 'default config'}\n{table}\nwrote {path}")
 
 
 if __name__ == "__main__":

@@ -116,8 +116,15 @@ class CUTModel(BaseModel):
         self.flipped = self.is_train and opt.flip_equivariance and bool(torch.rand(()) < 0.5)
         if self.flipped:
             real = real.flip(3)
-        fake = self.nets["G"](real)
         n = self.real_A.shape[0]
+        # Unflipped, this pass computes the PatchNCE keys (G's features of A, B) too: keep them, detached.
+        self.source_features = None
+        if self.batch_calls and opt.lambda_NCE > 0 and not self.flipped:
+            fake, feats = self.nets["G"](real, layer_ids=self.nce_layers, with_output=True)
+            splits = [f.detach().split([n, real.shape[0] - n]) if idt else [f.detach()] for f in feats]
+            self.source_features = [list(parts) for parts in zip(*splits)]
+        else:
+            fake = self.nets["G"](real)
         self.fake_B = fake[:n]
         self.idt_B = fake[n:] if idt else None
 
@@ -132,13 +139,16 @@ class CUTModel(BaseModel):
     def batched_nce_losses(self, sources: List[torch.Tensor], translated: List[torch.Tensor]) -> List[torch.Tensor]:
         """`nce_loss` of each (source, translated) pair, with one encoder call for all queries and one for all keys.
 
-        F then samples each pair's patches on its own, in the order `nce_loss` would, so the losses equal
+        The keys are the features `forward` kept of its own pass over the sources when it could (unflipped
+        input), so no key pass runs at all then. F then samples each pair's patches on its own, in the order `nce_loss` would, so the losses equal
         the unbatched ones (tests/test_batched_calls.py).
         """
         G = self.nets["G"]
         feats_q = self.batched_call(G, translated, layer_ids=self.nce_layers)
-        with torch.no_grad():
-            feats_k = self.batched_call(G, sources, layer_ids=self.nce_layers)
+        feats_k = self.source_features   # from the forward pass, when it ran on these sources unflipped
+        if feats_k is None:
+            with torch.no_grad():
+                feats_k = self.batched_call(G, sources, layer_ids=self.nce_layers)
         return [self.nce_from_features(q, k) for q, k in zip(feats_q, feats_k)]
 
     def nce_from_features(self, feat_q: List[torch.Tensor], feat_k: List[torch.Tensor]) -> torch.Tensor:
@@ -157,8 +167,10 @@ class CUTModel(BaseModel):
         opt = self.opt
         terms = {"G_GAN": self.generator_gan_loss("D", self.fake_B) * opt.lambda_GAN}
         if opt.lambda_NCE > 0:
-            if self.batch_calls and self.idt_B is not None:
-                nce, nce_y = self.batched_nce_losses([self.real_A, self.real_B], [self.fake_B, self.idt_B])
+            if self.batch_calls:
+                pairs = 1 if self.idt_B is None else 2
+                nce, *rest = self.batched_nce_losses([self.real_A, self.real_B][:pairs], [self.fake_B, self.idt_B][:pairs])
+                nce_y = rest[0] if rest else None
             else:
                 nce = self.nce_loss(self.real_A, self.fake_B)
                 nce_y = None if self.idt_B is None else self.nce_loss(self.real_B, self.idt_B)

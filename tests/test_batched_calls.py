@@ -113,3 +113,23 @@ def test_batch_norm_keeps_separate_calls(tmp_path):
     model.nets["D"].register_forward_hook(lambda _m, inputs, _out: calls.append(inputs[0].shape[0]))
     step_results(model)
     assert calls == [2, 2, 2]   # D on real, D on fake, then D on fake for the generator
+
+
+def test_batched_cut_reuses_the_forward_pass_as_its_patchnce_keys(tmp_path):
+    model = build(tmp_path, MODELS["cut"], True)
+    calls = []
+    model.nets["G"].register_forward_hook(lambda _m, inputs, _out: calls.append(inputs[0].shape[0]))
+    step_results(model)
+    assert calls == [4, 4]   # G on [A, B] (output and keys), G on [G(A), G(B)] (queries); unbatched: 4 calls
+
+
+def test_generator_features_with_output_match_the_plain_calls():
+    from models.networks.generators import GENERATORS
+    torch.manual_seed(0)
+    G = GENERATORS.get("resnet_6blocks")(3, 3, 8, torch.nn.InstanceNorm2d, False)
+    x = torch.randn(2, 3, 32, 32)
+    for layers in ([0, 4, 8, 12, 16], [2, 8], [5]):   # 8 and 2 are norms that an in-place ReLU follows
+        out, feats = G(x, layer_ids=layers, with_output=True)
+        torch.testing.assert_close(out, G(x), atol=0, rtol=0)
+        for got, want in zip(feats, G(x, layer_ids=layers), strict=True):
+            torch.testing.assert_close(got, want, atol=0, rtol=0)

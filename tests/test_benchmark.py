@@ -1,7 +1,9 @@
 """benchmarks.speed runs the real model through the real options and writes its JSON report."""
 import json
+import os
 
 from benchmarks import speed as benchmark
+from tests.helpers import user_error
 
 
 def test_benchmark_writes_json_with_numbers(tmp_path, capsys):
@@ -59,3 +61,22 @@ def test_benchmark_reports_cpu_fraction_of_peak_and_resolved_amp(tmp_path):
     if result["device_peak_tflops"] is not None:   # a Linux CPU with a clock in /proc/cpuinfo
         assert result["generator_fraction_of_peak"] == result["generator_achieved_tflops"] / result["device_peak_tflops"]
         assert "FMA" in result["device_peak_basis"]
+
+
+def test_versus_baseline_alternates_checkouts_and_reports_spreads(tmp_path, capsys):
+    out = tmp_path / "vs.json"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    benchmark.main(["--gpu_ids", "-1", "--crop_size", "32", "--load_size", "32", "--ngf", "8", "--ndf", "8",
+                    "--netG", "resnet_6blocks", "--warmup", "0", "--windows", "1", "--iters", "1", "--threads", "1",
+                    "--baseline", root, "--rounds", "1", "--out", str(out)])
+    summary = json.loads(out.read_text())["results"]["versus_baseline"]
+    for side in ("baseline", "this"):
+        it = summary[side]["train_it_per_s"]
+        assert 0 < it["min"] <= it["median"] <= it["max"] and len(summary[side]["runs"]) == 1
+    assert summary["speedup_of_medians"] == summary["this"]["train_it_per_s"]["median"] / summary["baseline"]["train_it_per_s"]["median"]
+    assert "speed-up (ratio of medians)" in capsys.readouterr().out
+
+
+def test_versus_baseline_needs_a_checkout(tmp_path, capsys):
+    err = user_error(capsys, benchmark.main, ["--gpu_ids", "-1", "--baseline", str(tmp_path)])
+    assert err.startswith("error: --baseline") and "benchmarks/speed.py" in err
