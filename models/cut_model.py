@@ -140,8 +140,8 @@ class CUTModel(BaseModel):
         """`nce_loss` of each (source, translated) pair, with one encoder call for all queries and one for all keys.
 
         The keys are the features `forward` kept of its own pass over the sources when it could (unflipped
-        input), so no key pass runs at all then. F then samples each pair's patches on its own, in the order `nce_loss` would, so the losses equal
-        the unbatched ones (tests/test_batched_calls.py).
+        input), so no key pass runs at all then. F then samples each pair's patches on its own, in the
+        order `nce_loss` would, so the losses equal the unbatched ones (tests/test_batched_calls.py).
         """
         G = self.nets["G"]
         feats_q = self.batched_call(G, translated, layer_ids=self.nce_layers)
