@@ -26,7 +26,7 @@ from models.schedulers import SCHEDULERS, step_scheduler
 from options.base_options import evaluator_options
 from options.train_options import TrainOptions, speed_options
 from util.checkpoint import Checkpointer, restore_training_state, training_state
-from util.device import seed_everything
+from util.device import resolve_amp, seed_everything
 from util.errors import UserError, exit_on_user_error
 from util.output_files import prepare_output_dir
 from util.eval.evaluator import Evaluator, TrainingEvaluator
@@ -130,8 +130,11 @@ def main(argv=None) -> None:
     check_stackable_sizes(opt, dataset.domain_files())   # mixed sizes fail here, not after an epoch
     model.initialize_from_batch(first_batch(dataset))   # data-shaped parts (CUT's netF) exist before anything uses them
     schedulers = {name: SCHEDULERS.build(opt.lr_policy, o, opt) for name, o in model.optimizers.items()}
-    scalers = make_scalers(model, device, opt.amp)
-    autocast = amp_autocast(device, opt.amp)
+    amp = resolve_amp(opt.amp, device)   # --amp auto: bf16 where the hardware computes it natively
+    if ctx.is_main and opt.amp == "auto":
+        print(f"--amp auto: {amp} on this {device.type}")
+    scalers = make_scalers(model, device, amp)
+    autocast = amp_autocast(device, amp)
 
     start_epoch, start_iter, total_iters = opt.epoch_count, 0, 0
     if opt.continue_train:

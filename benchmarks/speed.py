@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import torch
 from torch.utils.data import DataLoader
@@ -30,7 +30,7 @@ from datasets.make_sample import make_sample
 from datasets.sampler import ResumableSampler
 from models import create_model
 from options.train_options import TrainOptions, speed_options
-from util.device import seed_everything, select_device
+from util.device import cpu_info, resolve_amp, seed_everything, select_device
 from util.errors import UserError, exit_on_user_error
 from util.train.fast_paths import apply_fast_paths
 from util.translate.inference import translate
@@ -47,12 +47,15 @@ VARIANTS = {
     "adam_fused": (["--adam_impl", "fused"], ("cpu", "cuda")),
     "amp_bf16": (["--amp", "bf16"], ("cpu", "cuda")),
     "amp_fp16": (["--amp", "fp16"], ("cuda",)),
+    "amp_auto": (["--amp", "auto"], ("cpu", "cuda")),
+    "unbatched": (["--batched_calls", "off"], ("cpu", "cuda")),  # one network call per image set, as in the reference
     "cudnn_benchmark": (["--cudnn_benchmark", "on"], ("cuda",)),
     "defaults": (None, ("cpu", "cuda")),  # None: the train.py defaults, no plain overrides
 }
 # Dense peak TFLOP/s by GPU name substring: (fp32 incl. TF32 tensor cores off, bf16/fp16 tensor cores).
 PEAK_TFLOPS = {"H200": (67.0, 989.0), "H100": (67.0, 989.0), "A100": (19.5, 312.0), "L4": (30.3, 121.0),
                "A10G": (31.2, 125.0), "V100": (15.7, 125.0), "T4": (8.1, 65.0), "RTX 4090": (82.6, 165.0)}
+CPU_FMA_PIPES = 2  # vector FMA units per core (Xeon Scalable Gold/Platinum, AMD Zen 4/5); see cpu_peak_tflops
 
 
 def parse_args(argv: List[str]):
@@ -65,6 +68,8 @@ def parse_args(argv: List[str]):
     parser.add_argument("--windows", type=int, default=3, help="timed windows; the median window is reported")
     parser.add_argument("--iters", type=int, default=5, help="training iterations per timed window")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--baseline", type=str, default=None, help="another checkout of this project (e.g. main in a second worktree): measure --variant there and here alternately, --rounds processes each")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: processes per checkout")
     parser.add_argument("--out", type=str, default=None, help="JSON file (default: benchmarks/results/<device>-<date>.json)")
     parser.add_argument("--json_only", type=str, default=None, help=argparse.SUPPRESS)  # child process of --compare
     return parser.parse_known_args(argv)
@@ -74,10 +79,7 @@ def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU model and core count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or "cpu"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    model = cpu_info().get("model name") or platform.processor() or "cpu"
     return f"{model} ({os.cpu_count()} cores)"
 
 
@@ -133,7 +135,8 @@ def measure(train_args: List[str], bench) -> Dict:
     data = batches(opt, device, bench.data, workdir)
     model.initialize_from_batch(next(data))   # as train.py does: CUT builds its feature heads here
     apply_fast_paths(model.nets, device, **speed_options(opt))
-    scalers, autocast = make_scalers(model, device, opt.amp), amp_autocast(device, opt.amp)
+    amp = resolve_amp(opt.amp, device)
+    scalers, autocast = make_scalers(model, device, amp), amp_autocast(device, amp)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -158,17 +161,53 @@ def measure(train_args: List[str], bench) -> Dict:
         "data_fraction": statistics.median(d / w for d, w in zip(data_times, window_times)),
         "window_seconds": window_times,
     }
-    result.update(inference_and_flops(model, opt, device, autocast))
+    result.update(inference_and_flops(model, opt, device, autocast, amp))
     result["peak_host_rss_mib"] = peak_host_rss_mib()
     result["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None
     result["config"] = {k: getattr(opt, k) for k in ("model", "netG", "netD", "ngf", "ndf", "norm", "crop_size", "batch_size",
-                                                     "amp", "channels_last", "compile", "adam_impl", "cudnn_benchmark", "gan_mode")}
+                                                     "amp", "channels_last", "compile", "adam_impl", "cudnn_benchmark", "gan_mode",
+                                                     "batched_calls")}
+    result["config"]["amp_resolved"] = amp
     result["device"] = device_name(device)
     return result
 
 
-def inference_and_flops(model, opt, device: torch.device, autocast) -> Dict:
-    """Inference images/s through util.translate.inference.translate, and the generator's FLOPs and achieved TFLOP/s."""
+def cpu_peak_tflops(info: Dict, cores: int, amp: str) -> Dict:
+    """Dense peak TFLOP/s of `cores` cores of the CPU described by `info` (util.device.cpu_info) for `amp`.
+
+    cores x CPU_FMA_PIPES x FMA lanes (fp32: 16 with avx512f, 8 with avx2+fma, 4 otherwise) x 2 FLOP
+    x the 'cpu MHz' clock. AMD family 25 (Zen 3/4) runs 512-bit FMAs at half rate, so counts 8 lanes.
+    bf16 doubles the lanes with avx512_bf16 (pair dot products) and is 16x fp32 with amx_bf16;
+    without either it is emulated and compared with the fp32 peak. Turbo clocks above 'cpu MHz' can
+    push the fraction of peak past 1. Returns {'peak': TFLOP/s or None, 'basis': how it was counted}.
+    """
+    flags, mhz = info["flags"], float(info.get("cpu MHz", 0) or 0)
+    if not mhz:
+        return {"peak": None, "basis": "no clock in /proc/cpuinfo"}
+    lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= flags else 4
+    if lanes == 16 and info.get("vendor_id") == "AuthenticAMD" and info.get("cpu family") == "25":
+        lanes = 8
+    basis = f"{cores} cores x {CPU_FMA_PIPES} FMA x {lanes} fp32 lanes x 2 x {mhz:.0f} MHz"
+    scale = 1
+    if amp != "none":
+        scale = 16 if "amx_bf16" in flags else 2 if "avx512_bf16" in flags else 1
+        basis += f" x {scale} for bf16"
+    return {"peak": cores * CPU_FMA_PIPES * lanes * 2 * mhz * 1e6 * scale / 1e12, "basis": basis}
+
+
+def physical_cores_used() -> int:
+    """The torch threads, capped at the physical cores (hyperthreads share their core's FMA units)."""
+    info = cpu_info()
+    per_core = int(info.get("siblings", 1) or 1) // max(int(info.get("cpu cores", 1) or 1), 1)
+    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // max(per_core, 1)))
+
+
+def inference_and_flops(model, opt, device: torch.device, autocast, amp: str) -> Dict:
+    """Inference images/s through util.translate.inference.translate, and the generator's FLOPs and achieved TFLOP/s.
+
+    The achieved rate is compared with the device's peak for `amp`: known GPUs by name, CPUs from
+    their flags and clock (`cpu_peak_tflops`).
+    """
     name, input_nc, _ = model.inference_generator(opt, opt.direction)
     generator = model.nets[name]
     images = torch.rand(opt.batch_size, input_nc, opt.crop_size, opt.crop_size, device=device) * 2 - 1
@@ -190,15 +229,20 @@ def inference_and_flops(model, opt, device: torch.device, autocast) -> Dict:
     step_seconds = median_seconds(forward_backward, device, 5)
     generator.zero_grad(set_to_none=True)
     achieved = flops / step_seconds / 1e12
-    peak = None
+    peak, basis = None, None
     if device.type == "cuda":
         gpu = torch.cuda.get_device_name(device)
         peaks = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
-        peak = None if peaks is None else peaks[1 if opt.amp != "none" else 0]
+        peak = None if peaks is None else peaks[1 if amp != "none" else 0]
+        basis = None if peaks is None else f"{gpu} datasheet, dense {'bf16/fp16' if amp != 'none' else 'fp32'}"
+    elif device.type == "cpu":
+        cpu = cpu_peak_tflops(cpu_info(), physical_cores_used(), amp)
+        peak, basis = cpu["peak"], cpu["basis"]
     return {"infer_images_per_s": opt.batch_size / infer_seconds,
             "generator_fwd_bwd_gflop": flops / 1e9,
             "generator_achieved_tflops": achieved,
             "device_peak_tflops": peak,
+            "device_peak_basis": basis,
             "generator_fraction_of_peak": None if peak is None else achieved / peak}
 
 
@@ -210,31 +254,79 @@ def variant_args(name: str, train_args: List[str]) -> List[str]:
     return [*PLAIN, *train_args, *flags]
 
 
+def run_variant(name: str, train_args: List[str], bench, cwd: Optional[str] = None) -> Dict:
+    """Measure variant `name` in a fresh process of the checkout `cwd` (default: this one); its numbers, or {'error': ...}."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        cmd = [sys.executable, "-m", "benchmarks.speed", "--variant", name, "--json_only", out.name,
+               "--data", bench.data, "--warmup", str(bench.warmup), "--windows", str(bench.windows),
+               "--iters", str(bench.iters), "--threads", str(bench.threads), *train_args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+        if proc.returncode != 0:
+            return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+        with open(out.name) as f:
+            return json.load(f)
+
+
 def compare(train_args: List[str], bench, device: torch.device) -> Dict[str, Dict]:
     """Measure each variant that applies to `device` in a fresh process; return name -> numbers (or error)."""
     results = {}
     for name, (_, devices) in VARIANTS.items():
-        if device.type not in devices:
-            continue
-        with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            cmd = [sys.executable, "-m", "benchmarks.speed", "--variant", name, "--json_only", out.name,
-                   "--data", bench.data, "--warmup", str(bench.warmup), "--windows", str(bench.windows),
-                   "--iters", str(bench.iters), "--threads", str(bench.threads), *train_args]
+        if device.type in devices:
             print(f"measuring {name} ...", flush=True)
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                results[name] = {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-                continue
-            with open(out.name) as f:
-                results[name] = json.load(f)
+            results[name] = run_variant(name, train_args, bench)
     return results
+
+
+def spread(values: List[float]) -> Dict[str, float]:
+    """{'min', 'median', 'max'} of `values`."""
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def versus_baseline(train_args: List[str], bench) -> Dict:
+    """Measure --variant alternately in the --baseline checkout and in this one, --rounds processes each.
+
+    The order is baseline, this, baseline, this, ... so that a drift of the machine's speed hits both
+    alike. Returns per side ('baseline', 'this') the min/median/max of train it/s, peak host RSS and
+    data-wait share over its runs (and the runs), the ratio of the median it/s, and the per-round ratios.
+    """
+    runs: Dict[str, List[Dict]] = {"baseline": [], "this": []}
+    for round_number in range(1, bench.rounds + 1):
+        for side, cwd in (("baseline", bench.baseline), ("this", None)):
+            print(f"round {round_number}/{bench.rounds}: {side} ...", flush=True)
+            runs[side].append(run_variant(bench.variant, train_args, bench, cwd))
+    summary: Dict = {"baseline_dir": os.path.abspath(bench.baseline)}
+    for side, results in runs.items():
+        good = [r for r in results if "error" not in r]
+        if not good:
+            raise UserError(f"--baseline: every {side} run failed: {results[0]['error']}")
+        summary[side] = {key: spread([r[key] for r in good]) for key in ("train_it_per_s", "peak_host_rss_mib", "data_fraction")}
+        summary[side]["runs"] = results
+    medians = {side: summary[side]["train_it_per_s"]["median"] for side in runs}
+    summary["speedup_of_medians"] = medians["this"] / medians["baseline"]
+    summary["speedup_per_round"] = spread([t["train_it_per_s"] / b["train_it_per_s"] for b, t in zip(*runs.values())
+                                           if "error" not in b and "error" not in t])
+    return summary
+
+
+def versus_table(summary: Dict) -> str:
+    """Text lines: train it/s and peak RSS (min / median / max) of each side, then the speed-up."""
+    lines = [f"{'checkout':<10}{'train it/s min / median / max':>34}{'peak RSS MiB (median)':>24}{'data %':>9}"]
+    for side in ("baseline", "this"):
+        it, rss = summary[side]["train_it_per_s"], summary[side]["peak_host_rss_mib"]
+        cells = f"{it['min']:.3f} / {it['median']:.3f} / {it['max']:.3f}"
+        lines.append(f"{side:<10}{cells:>34}{rss['median']:>24.0f}{summary[side]['data_fraction']['median']:>9.1%}")
+    per_round = summary["speedup_per_round"]
+    lines.append(f"speed-up (ratio of medians): {summary['speedup_of_medians']:.3f}x; per round "
+                 f"{per_round['min']:.3f} / {per_round['median']:.3f} / {per_round['max']:.3f}")
+    return "\n".join(lines)
 
 
 def summary_table(results: Dict[str, Dict]) -> str:
     """One text table: a row per variant."""
     cols = [("train it/s", "train_it_per_s", "{:.3f}"), ("img/s", "train_images_per_s", "{:.3f}"),
             ("data %", "data_fraction", "{:.1%}"), ("infer img/s", "infer_images_per_s", "{:.2f}"),
-            ("G TFLOP/s", "generator_achieved_tflops", "{:.3f}"), ("peak RSS MiB", "peak_host_rss_mib", "{:.0f}"),
+            ("G TFLOP/s", "generator_achieved_tflops", "{:.3f}"), ("% of peak", "generator_fraction_of_peak", "{:.0%}"),
+            ("peak RSS MiB", "peak_host_rss_mib", "{:.0f}"),
             ("peak CUDA MiB", "peak_cuda_mib", "{:.0f}")]
     lines = [f"{'variant':<16}" + "".join(f"{title:>15}" for title, _, _ in cols)]
     for name, r in results.items():
@@ -259,8 +351,14 @@ def main(argv=None) -> None:
         with open(bench.json_only, "w") as f:
             json.dump(measure(variant_args(bench.variant, train_args), bench), f)
         return
+    if bench.baseline is not None and not os.path.isfile(os.path.join(bench.baseline, "benchmarks", "speed.py")):
+        raise UserError(f"--baseline {bench.baseline}: no benchmarks/speed.py there; pass a checkout of this project")
+    if bench.rounds < 1:
+        raise UserError("--rounds must be at least 1")
     device = select_device(TrainOptions().parse(["--dataroot", ".", *train_args]).gpu_ids)
-    if bench.compare:
+    if bench.baseline is not None:
+        results = {"versus_baseline": versus_baseline(train_args, bench)}
+    elif bench.compare:
         results = compare(train_args, bench, device)
     else:
         results = {bench.variant: measure(variant_args(bench.variant, train_args), bench)}
@@ -273,7 +371,8 @@ def main(argv=None) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"{name}, torch {torch.__version__}, {' '.join(train_args) or 'default config'}\n{summary_table(results)}\nwrote {path}")
+    table = versus_table(results["versus_baseline"]) if bench.baseline is not None else summary_table(results)
+    print(f"{name}, torch {torch.__version__}, {' '.join(train_args) or 'default config'}\n{table}\nwrote {path}")
 
 
 if __name__ == "__main__":

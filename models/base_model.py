@@ -71,6 +71,9 @@ class BaseModel:
             self.augment = DiscriminatorAugment(opt.diffaug, opt.ada_target, opt.ada_speed)
             self.r1 = LazyR1(opt.lambda_r1, opt.r1_every)
             self.states.update(augment=self.augment, r1=self.r1)
+        # Calls of one network on several image sets may run as one call on their concatenation only
+        # where no layer mixes samples: batch norm's batch statistics would (dropout masks stay per sample).
+        self.batch_calls = self.is_train and opt.batched_calls == "auto" and opt.norm != "batch"
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -99,14 +102,35 @@ class BaseModel:
         """Create `self.gan_loss`, the `--gan_mode` objective."""
         self.gan_loss = losses.GAN_LOSSES.build(self.opt.gan_mode).to(self.device)
 
+    @staticmethod
+    def batched_call(net: nn.Module, inputs: List[torch.Tensor], **kwargs) -> List:
+        """`net(x, **kwargs)` for each (N_i, C, H, W) batch x of `inputs`, as one call on their concatenation.
+
+        Returns one output per input, split back along the batch dimension (views of the one output);
+        a list output (e.g. per-layer features) comes back as one list per input. Batches of different
+        image sizes (--preprocess none on unaligned data) cannot be concatenated and run one by one.
+        """
+        if len(inputs) == 1 or any(x.shape[1:] != inputs[0].shape[1:] for x in inputs):
+            return [net(x, **kwargs) for x in inputs]
+        sizes = [x.shape[0] for x in inputs]
+        out = net(torch.cat(inputs), **kwargs)
+        if isinstance(out, (list, tuple)):
+            return [list(parts) for parts in zip(*(o.split(sizes) for o in out))]
+        return list(out.split(sizes))
+
     def discriminator_loss(self, net_name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Loss of discriminator `net_name` on a real batch and a (detached) fake batch.
 
-        Returns 0.5 * (loss on real + loss on fake), plus the gradient penalty for wgangp.
+        Returns 0.5 * (loss on real + loss on fake), plus the gradient penalty for wgangp. With
+        `batch_calls` both batches go through the discriminator in one call.
         """
         net = self.nets[net_name]
         fake = fake.detach()
-        loss = 0.5 * (self.gan_loss(net(real), True) + self.gan_loss(net(fake), False))
+        if self.batch_calls:
+            pred_real, pred_fake = self.batched_call(net, [real, fake])
+        else:
+            pred_real, pred_fake = net(real), net(fake)
+        loss = 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
         if self.opt.gan_mode == "wgangp":
             loss = loss + losses.gradient_penalty(net, real, fake)
         return loss

@@ -116,19 +116,46 @@ class CUTModel(BaseModel):
         self.flipped = self.is_train and opt.flip_equivariance and bool(torch.rand(()) < 0.5)
         if self.flipped:
             real = real.flip(3)
-        fake = self.nets["G"](real)
         n = self.real_A.shape[0]
+        # Unflipped, this pass computes the PatchNCE keys (G's features of A, B) too: keep them, detached.
+        self.source_features = None
+        if self.batch_calls and opt.lambda_NCE > 0 and not self.flipped:
+            fake, feats = self.nets["G"](real, layer_ids=self.nce_layers, with_output=True)
+            splits = [f.detach().split([n, real.shape[0] - n]) if idt else [f.detach()] for f in feats]
+            self.source_features = [list(parts) for parts in zip(*splits)]
+        else:
+            fake = self.nets["G"](real)
         self.fake_B = fake[:n]
         self.idt_B = fake[n:] if idt else None
 
     def nce_loss(self, source: torch.Tensor, translated: torch.Tensor) -> torch.Tensor:
         """lambda_NCE * mean over --nce_layers of PatchNCE between G's features of `translated` (queries) and `source` (keys)."""
-        opt, G, F = self.opt, self.nets["G"], self.nets["F"]
+        G = self.nets["G"]
         feat_q = G(translated, layer_ids=self.nce_layers)
-        if self.flipped:  # translated came from a flipped input: flip its features back into place
-            feat_q = [f.flip(3) for f in feat_q]
         with torch.no_grad():  # the keys are constants of the loss, so no graph is kept for them
             feat_k = G(source, layer_ids=self.nce_layers)
+        return self.nce_from_features(feat_q, feat_k)
+
+    def batched_nce_losses(self, sources: List[torch.Tensor], translated: List[torch.Tensor]) -> List[torch.Tensor]:
+        """`nce_loss` of each (source, translated) pair, with one encoder call for all queries and one for all keys.
+
+        The keys are the features `forward` kept of its own pass over the sources when it could (unflipped
+        input), so no key pass runs at all then. F then samples each pair's patches on its own, in the
+        order `nce_loss` would, so the losses equal the unbatched ones (tests/test_batched_calls.py).
+        """
+        G = self.nets["G"]
+        feats_q = self.batched_call(G, translated, layer_ids=self.nce_layers)
+        feats_k = self.source_features   # from the forward pass, when it ran on these sources unflipped
+        if feats_k is None:
+            with torch.no_grad():
+                feats_k = self.batched_call(G, sources, layer_ids=self.nce_layers)
+        return [self.nce_from_features(q, k) for q, k in zip(feats_q, feats_k)]
+
+    def nce_from_features(self, feat_q: List[torch.Tensor], feat_k: List[torch.Tensor]) -> torch.Tensor:
+        """lambda_NCE * mean PatchNCE of per-layer query features (N, C_l, H_l, W_l) against the key features."""
+        opt, F = self.opt, self.nets["F"]
+        if self.flipped:  # translated came from a flipped input: flip its features back into place
+            feat_q = [f.flip(3) for f in feat_q]
         keys, patch_ids = F(feat_k, opt.num_patches)
         queries, _ = F(feat_q, opt.num_patches, patch_ids)
         per_layer = [patch_nce_loss(q, k, opt.nce_T, opt.nce_includes_all_negatives_from_minibatch).mean()
@@ -140,12 +167,18 @@ class CUTModel(BaseModel):
         opt = self.opt
         terms = {"G_GAN": self.generator_gan_loss("D", self.fake_B) * opt.lambda_GAN}
         if opt.lambda_NCE > 0:
-            nce = self.nce_loss(self.real_A, self.fake_B)
-            if self.idt_B is None:
+            if self.batch_calls:
+                pairs = 1 if self.idt_B is None else 2
+                nce, *rest = self.batched_nce_losses([self.real_A, self.real_B][:pairs], [self.fake_B, self.idt_B][:pairs])
+                nce_y = rest[0] if rest else None
+            else:
+                nce = self.nce_loss(self.real_A, self.fake_B)
+                nce_y = None if self.idt_B is None else self.nce_loss(self.real_B, self.idt_B)
+            if nce_y is None:
                 terms["NCE"] = nce
             else:
                 terms["NCE"] = 0.5 * nce
-                terms["NCE_Y"] = 0.5 * self.nce_loss(self.real_B, self.idt_B)
+                terms["NCE_Y"] = 0.5 * nce_y
         return terms
 
     def discriminator_losses(self) -> Dict[str, torch.Tensor]:

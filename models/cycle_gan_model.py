@@ -48,8 +48,21 @@ class CycleGANModel(BaseModel):
             self.pools = {"fake_A": ImagePool(opt.pool_size), "fake_B": ImagePool(opt.pool_size)}
 
     def forward(self) -> None:
-        """fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A)."""
+        """fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A).
+
+        With `batch_calls` these and the identity outputs take three generator calls instead of six:
+        G_A on [A, B] (fake_B, idt_A), G_B on [B, fake_B, A] (fake_A, rec_A, idt_B), G_A on fake_A (rec_B).
+        """
         G_A, G_B = self.nets["G_A"], self.nets["G_B"]
+        self.idt_A = self.idt_B = None
+        if self.batch_calls:
+            idt = self.opt.lambda_identity > 0
+            self.fake_B, *idt_A = self.batched_call(G_A, [self.real_A] + [self.real_B] * idt)
+            self.fake_A, self.rec_A, *idt_B = self.batched_call(G_B, [self.real_B, self.fake_B] + [self.real_A] * idt)
+            self.rec_B = G_A(self.fake_A)
+            if idt:
+                self.idt_A, self.idt_B = idt_A[0], idt_B[0]
+            return
         self.fake_B = G_A(self.real_A)
         self.rec_A = G_B(self.fake_B)
         self.fake_A = G_B(self.real_B)
@@ -65,8 +78,9 @@ class CycleGANModel(BaseModel):
             "cycle_B": self.l1(self.rec_B, self.real_B) * opt.lambda_B,
         }
         if opt.lambda_identity > 0:
-            self.idt_A = self.nets["G_A"](self.real_B)
-            self.idt_B = self.nets["G_B"](self.real_A)
+            if self.idt_A is None:  # not computed by a batched forward
+                self.idt_A = self.nets["G_A"](self.real_B)
+                self.idt_B = self.nets["G_B"](self.real_A)
             terms["idt_A"] = self.l1(self.idt_A, self.real_B) * opt.lambda_B * opt.lambda_identity
             terms["idt_B"] = self.l1(self.idt_B, self.real_A) * opt.lambda_A * opt.lambda_identity
         return terms

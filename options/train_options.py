@@ -29,7 +29,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--pool_size", type=int, default=50, help="image pool of past fakes shown to the discriminator (0 = no pool)")
         g.add_argument("--lr_policy", type=str, default="linear", choices=models.schedulers.SCHEDULERS.names(), help="learning rate schedule: linear = constant for n_epochs then linear decay to 0")
         g.add_argument("--lr_decay_iters", type=int, default=50, help="step policy: multiply the lr by 0.1 every this many epochs")
-        g.add_argument("--amp", type=str, default="none", choices=["none", "fp16", "bf16"], help="mixed precision: fp16 (autocast + GradScaler) or bf16 (autocast, no scaling)")
+        g.add_argument("--amp", type=str, default="none", choices=["none", "auto", "fp16", "bf16"], help="mixed precision: fp16 (autocast + GradScaler), bf16 (autocast, no scaling), or auto = bf16 where the device computes it natively (CUDA with bf16, CPUs with avx512_bf16/AMX), none elsewhere")
 
         g = parser.add_argument_group("logging and checkpoints")
         g.add_argument("--print_freq", type=int, default=100, help="iterations between loss read-outs (progress bar and TensorBoard)")
@@ -45,6 +45,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--compile", action="store_true", help="torch.compile the networks (first iterations are slow while compiling; falls back to eager with a warning where unsupported)")
         g.add_argument("--compile_mode", type=str, default="default", choices=["default", "reduce-overhead", "max-autotune"], help="torch.compile mode when --compile")
         g.add_argument("--adam_impl", type=str, default="auto", choices=ADAM_IMPLS, help="Adam implementation: auto = fused on CUDA, torch's default elsewhere; fused / foreach / for_loop force one")
+        g.add_argument("--batched_calls", type=str, default="auto", choices=["auto", "off"], help="auto = run calls of one network that share weights as one call on the concatenated batch (CycleGAN's translation+identity+reconstruction, D on real+fake, CUT's encoder passes) where that is exact: --norm instance or none, not batch (batch statistics would mix); off = one call per image set, as in the reference")
         g.add_argument("--cudnn_benchmark", type=str, default="auto", choices=["auto", "on", "off"], help="let cuDNN pick the fastest convolution per input shape: auto = on when training crops to a fixed --crop_size")
         add_recipe_options(parser)
         return add_eval_options(parser, is_train=True)

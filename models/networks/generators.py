@@ -105,33 +105,38 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, layer_ids: Optional[Iterable[int]] = None):
+    def forward(self, x: torch.Tensor, layer_ids: Optional[Iterable[int]] = None, with_output: bool = False):
         """Map ``(N, input_nc, H, W)`` to ``(N, output_nc, H, W)``; with ``layer_ids``, return
         `forward_features` instead (going through ``forward`` keeps DDP's gradient hooks working)."""
         if layer_ids is not None:
-            return self.forward_features(x, layer_ids)
+            return self.forward_features(x, layer_ids, with_output)
         return self.model(x)
 
-    def forward_features(self, x: torch.Tensor, layer_ids: Iterable[int]) -> List[torch.Tensor]:
+    def forward_features(self, x: torch.Tensor, layer_ids: Iterable[int], with_output: bool = False):
         """Run ``self.model`` on ``(N, input_nc, H, W)`` only as far as needed and return the outputs.
 
         Returns one tensor per id in ``sorted(set(layer_ids))``: the output of ``self.model[id]``.
         As in the CUT reference, the ReLUs are in place, so a tapped norm output that a ReLU
-        follows comes back rectified (e.g. index 8).
+        follows comes back rectified (e.g. index 8). With ``with_output`` all layers run and the
+        result is ``(output (N, output_nc, H, W), features)``, the features as without it.
         """
         wanted = sorted(set(layer_ids))
-        if not wanted:
+        if not wanted and not with_output:
             return []
-        if wanted[0] < 0 or wanted[-1] >= len(self.model):
+        if wanted and (wanted[0] < 0 or wanted[-1] >= len(self.model)):
             raise ValueError(f"layer ids must lie in [0, {len(self.model) - 1}], got {wanted}")
         feats = []
         for layer_id, layer in enumerate(self.model):
             x = layer(x)
             if layer_id in wanted:
-                feats.append(x)
                 if layer_id == wanted[-1]:
-                    break
-        return feats
+                    if not with_output:
+                        feats.append(x)
+                        break
+                    feats.append(x.clone())   # the next layer may be an in-place ReLU, which this pass never ran
+                else:
+                    feats.append(x)
+        return (x, feats) if with_output else feats
 
 
 class UnetSkipConnectionBlock(nn.Module):
