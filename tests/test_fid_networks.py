@@ -11,6 +11,7 @@ from PIL import Image
 from util.errors import UserError
 from util.eval.fid import FeatureStats, fid, frechet_distance
 from util.eval import fid_networks
+from util.eval.evaluator import Evaluator
 from util.eval.fid_networks import FIDInceptionV3, TFInceptionFeatures, nv_bilinear_resize, tf_inception_available
 
 FACADES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "facades")
@@ -75,6 +76,21 @@ def test_features_and_fid_equal_fid_helper_on_real_folders(facades_fids):
                               *(torch.from_numpy(helper.ref_stat_dict[k]) for k in ("mu", "sigma")))
     assert ours > 50   # photos vs label maps are very different distributions
     assert ours == pytest.approx(theirs, rel=1e-3)
+
+
+@needs_fid_helper
+@needs_facades
+def test_evaluator_default_extractor_gives_fid_helpers_fid(facades_fids, tmp_path):
+    # The product path (Evaluator, default --feature_extractor tf_inception, per-file nv_bilinear in
+    # load_batches) scores the two folders like FidHelper's statistics do.
+    helper, _, _, _ = facades_fids
+    photos, labels = split_facades(str(tmp_path), count=12)
+    result = Evaluator(torch.device("cpu"), kid_subsets=2).evaluate(sorted(glob.glob(os.path.join(photos, "*.png"))),
+                                                                     None, labels)
+    theirs = frechet_distance(*(torch.from_numpy(helper.eval_stat_dict[k]) for k in ("mu", "sigma")),
+                              *(torch.from_numpy(helper.ref_stat_dict[k]) for k in ("mu", "sigma")))
+    assert result["feature_extractor"] == "tf_inception"
+    assert result["metrics"]["fid"] == pytest.approx(theirs, rel=1e-3)
 
 
 @needs_fid_helper

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from util.errors import UserError
+from util.image_io import read_image
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -201,9 +202,9 @@ def snap_to_palette(image: ArrayLike, palette: ArrayLike) -> torch.Tensor:
     RGB colours. Output: (H, W) int64 tensor of indices in [0, K). Ties go to the lower index.
     """
     if not isinstance(image, torch.Tensor):
-        image = torch.from_numpy(np.ascontiguousarray(image))
+        image = torch.from_numpy(np.require(image, requirements=["C", "W"]))   # writable: torch warns on read-only arrays
     if not isinstance(palette, torch.Tensor):
-        palette = torch.from_numpy(np.ascontiguousarray(palette))
+        palette = torch.from_numpy(np.require(palette, requirements=["C", "W"]))
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got shape {tuple(image.shape)}")
     h, w, _ = image.shape
@@ -276,12 +277,9 @@ class LabelScores:
 
 
 def read_rgb(path: str) -> np.ndarray:
-    """Read an image file as an (H, W, 3) uint8 RGB array (UserError when it cannot be read)."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot read label map {path}: {err}") from err
+    """Read an image file as an (H, W, 3) uint8 RGB array with util.image_io's reader (a one-line
+    UserError naming the file when it cannot be read)."""
+    return np.asarray(read_image(path).pil(grayscale=False), dtype=np.uint8)
 
 
 def score_label_maps(pred_paths: Sequence[str], target_paths: Sequence[str],
