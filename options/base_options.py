@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 import datasets
 import models
 from util.errors import UserError
-from util.eval.feature_extractors import FEATURE_EXTRACTORS
+from util.eval.feature_extractors import FEATURE_EXTRACTORS, weights_for
 from util.eval.label_maps import NAMED_PALETTES
 
 
@@ -173,7 +173,7 @@ def add_eval_options(parser: argparse.ArgumentParser, is_train: bool) -> argpars
 
 def evaluator_options(opt: argparse.Namespace) -> Dict:
     """Keyword arguments of `util.eval.evaluator.Evaluator` from the evaluation flags of `opt`."""
-    weights = {"tf_inception": opt.fid_weights, "inception": opt.inception_weights}.get(opt.feature_extractor)
-    return {"feature_extractor": opt.feature_extractor, "weights": weights,
+    return {"feature_extractor": opt.feature_extractor,
+            "weights": weights_for(opt.feature_extractor, opt.fid_weights, opt.inception_weights),
             "kid_subset_size": opt.kid_subset_size, "kid_subsets": opt.kid_subsets,
             "label_palette": None if opt.label_palette == "none" else opt.label_palette}

@@ -162,3 +162,29 @@ def test_results_page_without_pagination_keeps_the_old_call(tmp_path):
     assert pages == [str(tmp_path / "index.html")]
     text = (tmp_path / "index.html").read_text()
     assert "<nav>" not in text and text.count("<img ") == 6
+
+
+def test_evaluation_cli_label_scores_and_no_fid_network(tmp_path, capsys, monkeypatch):
+    # The known-answer label maps through `python -m util.eval`; --real without a FID network: one warning.
+    monkeypatch.setattr(fid_networks, "fid_helper_weights_path", lambda: None)
+    a, b = (0, 0, 222), (249, 2, 4)
+    for folder, colours in (("targets", [(a, a), (b, b)]), ("images", [(a, b), (b, b)])):
+        for index, pair in enumerate(colours, 1):
+            write_label_map(str(tmp_path / folder / f"{index}.png"), pair)
+    metrics = eval_cli.main(["--pred", str(tmp_path / "images"), "--target", str(tmp_path / "targets"), "--real",
+                             str(tmp_path / "targets"), "--label_palette", "auto", "--gpu_ids", "-1"])
+    assert metrics["label_pixel_acc"] == pytest.approx(0.75) and metrics["label_miou"] == pytest.approx(7 / 12)
+    assert "fid" not in metrics and metrics["count"] == 2
+    printed = capsys.readouterr().out
+    assert printed.count("warning: FID/KID skipped") == 1 and "--fid_weights" in printed
+
+
+def test_eval_freq_without_fid_network_logs_paired_metrics(sample_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fid_networks, "fid_helper_weights_path", lambda: None)
+    sample = sample_run / "sample"
+    run_train(sample, tmp_path, "r", "--max_dataset_size", "2", "--n_epochs", "2", "--eval_freq", "1", "--eval_num", "2",
+              "--target_dir", str(sample / "testB"))
+    scalars, _, acc = tensorboard_events(str(tmp_path / "r" / "tb"))
+    assert {"eval/psnr", "eval/ssim", "eval/l1"} <= scalars and "eval/fid" not in scalars
+    assert [e.step for e in acc.Scalars("eval/psnr")] == [1, 2]
+    assert capsys.readouterr().out.count("warning: FID/KID skipped") == 1   # once, not every evaluation

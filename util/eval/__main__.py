@@ -13,7 +13,7 @@ import sys
 from util.device import select_device
 from util.errors import UserError, exit_on_user_error
 from util.eval.evaluator import Evaluator, format_table, write_metrics
-from util.eval.feature_extractors import FEATURE_EXTRACTORS
+from util.eval.feature_extractors import FEATURE_EXTRACTORS, weights_for
 from util.eval.label_maps import NAMED_PALETTES
 from util.eval.metrics import match_by_stem
 from util.image_io import find_images
@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
         raise UserError("nothing to compute: pass --target (paired metrics) and/or --real (FID/KID)")
     preds = find_images(args.pred)
     targets = match_by_stem(preds, args.pred, args.target) if args.target else None
-    weights = {"tf_inception": args.fid_weights, "inception": args.inception_weights}.get(args.feature_extractor)
+    weights = weights_for(args.feature_extractor, args.fid_weights, args.inception_weights)
     evaluator = Evaluator(select_device(args.gpu_ids), args.feature_extractor, weights, args.kid_subset_size,
                           args.kid_subsets, None if args.label_palette == "none" else args.label_palette)
     result = evaluator.evaluate(preds, targets, args.real)

@@ -60,6 +60,12 @@ class TFInception(FeatureNetwork, TFInceptionFeatures):
         return nv_bilinear_resize(images.float(), self.input_size)
 
 
+def weights_for(feature_extractor: str, fid_weights: Optional[str], inception_weights: Optional[str]) -> Optional[str]:
+    """The weight file that belongs to `feature_extractor`: --fid_weights for tf_inception,
+    --inception_weights for inception, None for networks without weights (random_conv)."""
+    return {"tf_inception": fid_weights, "inception": inception_weights}.get(feature_extractor)
+
+
 def inception_cache_path() -> str:
     """Where torchvision keeps its downloaded Inception-v3 ImageNet weights (the torch hub cache)."""
     url = torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
