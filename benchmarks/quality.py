@@ -87,6 +87,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--label_palette", default="none", help="test.py --label_palette: score outputs as label maps (photo -> labels tasks)")
     parser.add_argument("--picture", default=None, help="side-by-side PNG, input | output | truth (default with --dataroot: docs/quality-<name>.png)")
     parser.add_argument("--picture_rows", type=int, default=8, help="rows of the side-by-side picture")
+    parser.add_argument("--gpu_ids", default="-1", help="train.py/test.py --gpu_ids: -1 = the CPU budget, 0 = the first GPU")
     parser.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/quality-<name or model>-<date>.json)")
     args, train_extra = parser.parse_known_args(argv)
     real = args.dataroot is not None
@@ -111,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     ckpt, results = os.path.join(args.work_dir, "checkpoints"), os.path.join(args.work_dir, "results")
     start = time.perf_counter()
     train_script.main([*(["--config", config] if config else []), "--model", args.model, "--dataroot", data, "--name", args.name,
-                       "--checkpoints_dir", ckpt, "--gpu_ids", "-1", "--num_threads", "0", "--seed", "0",
+                       "--checkpoints_dir", ckpt, "--gpu_ids", args.gpu_ids, "--num_threads", "0", "--seed", "0",
                        *direction, *budget, *train_extra])
     train_seconds = time.perf_counter() - start
     options = Checkpointer(os.path.join(ckpt, args.name)).options()
@@ -121,7 +122,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                   *(["--target_dir", target_dir] if os.path.isdir(target_dir) else [])]
     start = time.perf_counter()
     test_script.main(["--dataroot", data, "--name", args.name, "--checkpoints_dir", ckpt, "--results_dir", results,
-                      "--gpu_ids", "-1", "--num_threads", "0", *direction, *eval_flags])
+                      "--gpu_ids", args.gpu_ids, "--num_threads", "0", *direction, *eval_flags])
     test_seconds = time.perf_counter() - start
     out_dir = os.path.join(results, args.name, "test_latest")
     with open(os.path.join(out_dir, "metrics.json")) as f:
@@ -129,7 +130,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     identity = None
     if not real:  # the floor: the untranslated input scored as if it were the output
-        evaluator = Evaluator(select_device("-1"), feature_extractor=extractor)
+        evaluator = Evaluator(select_device(args.gpu_ids), feature_extractor=extractor)
         inputs = find_images(os.path.join(data, "testA"))
         identity = evaluator.evaluate(inputs, match_by_stem(inputs, os.path.join(data, "testA"), os.path.join(data, "testB")),
                                       os.path.join(data, "testB"))["metrics"]
@@ -159,7 +160,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         "trained": trained,
         **({"identity_baseline": identity} if identity else {}),
         "picture": picture,
-        "machine": {"device": "cpu", "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "machine": {"device": "cpu" if args.gpu_ids == "-1" else (torch.cuda.get_device_name(0) if torch.cuda.is_available() else args.gpu_ids),
+                    "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                     "torch": torch.__version__, "python": platform.python_version()},
         "results_page": os.path.join(out_dir, "index.html"),
     }
