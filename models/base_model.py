@@ -61,6 +61,8 @@ class BaseModel:
         self.nets: Dict[str, nn.Module] = {}
         self.optimizers: Dict[str, torch.optim.Optimizer] = {}
         self.pools: Dict[str, ImagePool] = {}
+        self.generator_names: List[str] = []                 # filled by add_generator (EMA, model summary)
+        self.d_outputs: Dict[str, Dict[str, torch.Tensor]] = {}   # discriminator -> {real_mean, fake_mean} of the last D step
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -71,6 +73,7 @@ class BaseModel:
     def add_generator(self, name: str, input_nc: int, output_nc: int) -> nn.Module:
         """Build the `--netG` generator mapping input_nc -> output_nc channels as `self.nets[name]`."""
         self.nets[name] = networks.build_generator(self.opt, input_nc, output_nc).to(self.device)
+        self.generator_names.append(name)
         return self.nets[name]
 
     def add_discriminator(self, name: str, input_nc: int) -> nn.Module:
@@ -92,11 +95,14 @@ class BaseModel:
     def discriminator_loss(self, net_name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Loss of discriminator `net_name` on a real batch and a (detached) fake batch.
 
-        Returns 0.5 * (loss on real + loss on fake), plus the gradient penalty for wgangp.
+        Returns 0.5 * (loss on real + loss on fake), plus the gradient penalty for wgangp. The mean outputs
+        on both go to `self.d_outputs[net_name]` (logged as <net_name>/real_mean, /fake_mean).
         """
         net = self.nets[net_name]
         fake = fake.detach()
-        loss = 0.5 * (self.gan_loss(net(real), True) + self.gan_loss(net(fake), False))
+        pred_real, pred_fake = net(real), net(fake)
+        self.d_outputs[net_name] = {"real_mean": pred_real.detach().mean(), "fake_mean": pred_fake.detach().mean()}
+        loss = 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
         if self.opt.gan_mode == "wgangp":
             loss = loss + losses.gradient_penalty(net, real, fake)
         return loss

@@ -4,6 +4,7 @@ import argparse
 import models
 from models.base_model import ADAM_IMPLS
 from options.base_options import BaseOptions, add_eval_options
+from options.control_options import add_control_options, validate_control_options
 from util.errors import UserError
 
 
@@ -44,7 +45,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--compile_mode", type=str, default="default", choices=["default", "reduce-overhead", "max-autotune"], help="torch.compile mode when --compile")
         g.add_argument("--adam_impl", type=str, default="auto", choices=ADAM_IMPLS, help="Adam implementation: auto = fused on CUDA, torch's default elsewhere; fused / foreach / for_loop force one")
         g.add_argument("--cudnn_benchmark", type=str, default="auto", choices=["auto", "on", "off"], help="let cuDNN pick the fastest convolution per input shape: auto = on when training crops to a fixed --crop_size")
-        return add_eval_options(parser, is_train=True)
+        return add_control_options(add_eval_options(parser, is_train=True))
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check training-specific option combinations."""
@@ -63,6 +64,7 @@ class TrainOptions(BaseOptions):
         for flag in ("print_freq", "display_freq", "save_latest_freq", "save_epoch_freq", "max_nonfinite_steps"):
             if getattr(opt, flag) < 1:
                 raise UserError(f"--{flag} must be at least 1")
+        validate_control_options(opt)
 
 
 def speed_options(opt: argparse.Namespace) -> dict:
