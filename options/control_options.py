@@ -29,7 +29,7 @@ def add_control_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     g.add_argument("--max_steps", type=int, default=0, help="stop after this many training iterations in total, saving latest.pt at the exact position (0 = no limit)")
     g.add_argument("--fast_dev_run", type=int, nargs="?", const=2, default=0, help="smoke test: N iterations (default 2) through every code path (logging, visuals, validation when a held-out split exists, saving) in a temporary folder that is deleted, then a summary and exit 0")
     g.add_argument("--limit_train_batches", type=int, default=0, help="iterations per epoch at most (0 = the whole dataset)")
-    g.add_argument("--overfit_batches", type=int, default=0, help="train on the same first N batches every epoch, unshuffled (the loss should approach 0; 0 = off)")
+    g.add_argument("--overfit_batches", type=int, default=0, help="train on the same first N batches every epoch: --max_dataset_size N*batch_size, --serial_batches, --no_flip (random crops stay; the loss should approach 0; 0 = off)")
     g.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms, cuDNN deterministic and not benchmarking, CUBLAS workspace config: repeated runs give identical weights")
     g.add_argument("--profile", type=int, default=0, help="run torch.profiler over this many iterations (after one warm-up): profile_trace.json (Chrome trace) in the run folder and a table of the top operators (0 = off)")
     g.add_argument("--histogram_freq", type=int, default=0, help="iterations between TensorBoard histograms of every network's weights and gradients (0 = off)")
@@ -54,6 +54,9 @@ def validate_control_options(opt: argparse.Namespace) -> None:
         raise UserError(f"--monitor {opt.monitor} needs validation: pass --eval_freq N (epochs) or --eval_every N (iterations)")
     if (opt.save_top_k or opt.early_stop_patience) and not opt.monitor:
         raise UserError("--save_top_k and --early_stop_patience need --monitor (e.g. --monitor val/l1 --eval_freq 1)")
+    if opt.overfit_batches:   # the same first images every epoch, in order and unflipped
+        opt.max_dataset_size = min(opt.max_dataset_size, opt.overfit_batches * opt.batch_size)
+        opt.serial_batches, opt.no_flip = True, True
     if opt.fast_dev_run:
         apply_fast_dev_run(opt)
 
