@@ -81,9 +81,10 @@ def test_early_stopping_names_the_best_checkpoint(aligned_root, tmp_path, capsys
     run_train(aligned_root, ckpt, "p", *P2P, *VAL, "--n_epochs", "6", "--eval_freq", "1", "--monitor", "val/l1",
               "--save_top_k", "1", "--early_stop_patience", "2", "--early_stop_min_delta", "1e9")
     out = capsys.readouterr().out
-    label = json.loads((ckpt / "p" / "best_k.json").read_text())["checkpoints"][0]["label"]
+    best = json.loads((ckpt / "p" / "best_k.json").read_text())["checkpoints"][0]
     assert "early stopping: val/l1 did not improve by more than 1e+09 in 2 evaluations" in out
-    assert f"best checkpoint {ckpt / 'p' / label}.pt" in out and "at epoch 1, iteration 4" in out
+    assert (f"best checkpoint {ckpt / 'p' / best['label']}.pt (val/l1 {best['value']:.6g} at epoch {best['epoch']}, "
+            f"iteration {best['total_iters']})") in out
     latest = load(ckpt / "p" / "latest.pt")
     assert latest["epoch"] == 4 and latest["total_iters"] == 12            # stopped after epoch 3 of 6
     assert latest["monitor"]["bad_observations"] == 2

@@ -61,8 +61,9 @@ class Monitor:
         return decision
 
     def stop_message(self, best_path: Optional[str]) -> str:
-        """The line printed when early stopping ends the run: the best value and where its checkpoint is."""
-        best = self.best
+        """The line printed when early stopping ends the run: the best checkpoint (`best_path`, the first
+        best-k entry) with its value, or the best value seen when no checkpoints are kept."""
+        best = self.entries[0] if best_path and self.entries else self.best
         where = f"best checkpoint {best_path}" if best_path else "no best checkpoint kept (use --save_top_k)"
         value = (f"{self.name} {best['value']:.6g} at epoch {best['epoch']}, iteration {best['total_iters']}"
                  if best else f"no finite {self.name}")
