@@ -331,12 +331,14 @@ def main(argv=None) -> None:
             tqdm.write(f"epoch {epoch}/{last_epoch} done: " + ", ".join(f"{k} {v:.3f}" for k, v in epoch_mean.items()))
             if skipped_line := skipped_images.end_epoch(epoch):
                 tqdm.write(skipped_line)
-        if stopping and epoch < last_epoch:
+        if stopping and (epoch < last_epoch or stopping == "early_stop"):
             if ctx.is_main:
                 tqdm.write(stop_line(epoch + 1, 0))
             break
 
     stop.restore()
+    if profiler and (table := profiler.close()):   # the run ended inside the profiled iterations
+        tqdm.write(f"profile of {profiler.seen - 1} iterations (trace: {profiler.trace_path}):\n{table}")
     if monitor and monitor.best:
         writer.add_hparams({k: v for k, v in vars(opt).items() if isinstance(v, (int, float, str, bool))},
                            {f"hparam/{opt.monitor}": monitor.best["value"]}, run_name="hparams")

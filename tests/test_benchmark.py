@@ -2,6 +2,7 @@
 import json
 
 from benchmarks import speed as benchmark
+from benchmarks import training_controls
 
 
 def test_benchmark_writes_json_with_numbers(tmp_path, capsys):
@@ -33,3 +34,9 @@ def test_benchmark_runs_cut_with_its_lazily_built_feature_heads(tmp_path):
                     "--warmup", "0", "--windows", "1", "--iters", "1", "--variant", "plain", "--out", str(out)])
     result = json.loads(out.read_text())["results"]["plain"]
     assert result["config"]["model"] == "cut" and result["train_it_per_s"] > 0
+
+
+def test_training_controls_benchmark_skips_without_the_facades_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(training_controls, "FACADES", str(tmp_path / "absent"))
+    training_controls.main(["--work_dir", str(tmp_path / "work"), "--out", str(tmp_path / "out.json")])
+    assert "skipped: no facades data" in capsys.readouterr().out and not (tmp_path / "out.json").exists()

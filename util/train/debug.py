@@ -47,7 +47,8 @@ class StepProfiler:
     """--profile K: torch.profiler over K training iterations after one warm-up iteration.
 
     Call `step()` after every iteration; when the K iterations are done it writes the Chrome trace to
-    `trace_path` and returns the table of the top operators by self time (None before and after).
+    `trace_path` and returns the table of the top operators by self time (None before and after);
+    `close()` does the same for a run that ends earlier.
     """
 
     def __init__(self, steps: int, trace_path: str, device: torch.device, rows: int = 15):
@@ -65,14 +66,20 @@ class StepProfiler:
         if self.seen == 1:   # the first iteration (allocations, lazy init) is not representative
             self.profiler = torch.profiler.profile(activities=self.activities, record_shapes=True)
             self.profiler.__enter__()
-        elif self.profiler is not None and self.seen == self.steps + 1:
-            self.profiler.__exit__(None, None, None)
-            os.makedirs(os.path.dirname(self.trace_path) or ".", exist_ok=True)
-            self.profiler.export_chrome_trace(self.trace_path)
-            table = self.profiler.key_averages().table(sort_by=self.sort_by, row_limit=self.rows)
-            self.profiler = None
-            return table
+        elif self.seen == self.steps + 1:
+            return self.close()
         return None
+
+    def close(self) -> Optional[str]:
+        """Stop profiling now (if still running): write the trace and return the operator table, else None."""
+        if self.profiler is None:
+            return None
+        self.profiler.__exit__(None, None, None)
+        os.makedirs(os.path.dirname(self.trace_path) or ".", exist_ok=True)
+        self.profiler.export_chrome_trace(self.trace_path)
+        table = self.profiler.key_averages().table(sort_by=self.sort_by, row_limit=self.rows)
+        self.profiler = None
+        return table
 
 
 def add_histograms(writer, nets: Dict[str, nn.Module], step: int) -> None:
