@@ -198,3 +198,15 @@ def test_control_option_errors(aligned_root, tmp_path, capsys):
     run_train(aligned_root, tmp_path, "x", *P2P, "--max_dataset_size", "1")
     err = user_error(capsys, run_test, aligned_root, tmp_path, tmp_path / "res", "x", "--epoch", "best")
     assert "--epoch best" in err and "best_k.json" in err
+
+
+def test_limit_train_batches_shortens_every_epoch(aligned_root, tmp_path):
+    run_train(aligned_root, tmp_path, "l", *P2P, "--limit_train_batches", "1", "--n_epochs", "2")
+    latest = load(tmp_path / "l" / "latest.pt")
+    assert latest["total_iters"] == 2 and latest["epoch"] == 3 and latest["optimizers"]["G"]["state"][0]["step"] == 2
+
+
+def test_monitor_max_mode_ranks_higher_values_first():
+    monitor = Monitor("val/psnr", "max", top_k=2)
+    drops = [monitor.observe(v, 1, i).delete for i, v in enumerate([10.0, 12.0, 11.0])]
+    assert [e["value"] for e in monitor.entries] == [12.0, 11.0] and drops[2] == ["best-e1-i0-val_psnr=10"]
