@@ -257,6 +257,8 @@ def main(argv=None) -> None:
                         total=epoch_batches, disable=not ctx.is_main)
         pending = []   # micro-batches of the next update (--accum_steps)
         for batch in progress:
+            if epoch_iter >= epoch_batches:   # resumed at the end of a --limit_train_batches epoch
+                break
             skipped_images.add(batch)
             pending.append(batch)
             if len(pending) < opt.accum_steps and epoch_iter + len(pending) < epoch_batches:
