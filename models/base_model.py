@@ -27,6 +27,12 @@ def adam_kwargs(impl: str, device: torch.device) -> Dict:
     return {"fused": {"fused": True}, "foreach": {"foreach": True}, "for_loop": {"foreach": False}}[impl]
 
 
+def _mean_output(pred) -> torch.Tensor:
+    """Mean of a discriminator's output: a tensor, or a list of per-scale tensors (multiscale D), detached."""
+    preds = pred if isinstance(pred, (list, tuple)) else [pred]
+    return torch.stack([p.detach().float().mean() for p in preds]).mean()
+
+
 @dataclass
 class TrainStep:
     """One optimizer update inside a training iteration.
@@ -74,6 +80,8 @@ class BaseModel:
         # Calls of one network on several image sets may run as one call on their concatenation only
         # where no layer mixes samples: batch norm's batch statistics would (dropout masks stay per sample).
         self.batch_calls = self.is_train and opt.batched_calls == "auto" and opt.norm != "batch"
+        self.generator_names: List[str] = []                 # filled by add_generator (EMA, model summary)
+        self.d_outputs: Dict[str, Dict[str, torch.Tensor]] = {}   # discriminator -> {real_mean, fake_mean} of the last D step
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -84,6 +92,7 @@ class BaseModel:
     def add_generator(self, name: str, input_nc: int, output_nc: int) -> nn.Module:
         """Build the `--netG` generator mapping input_nc -> output_nc channels as `self.nets[name]`."""
         self.nets[name] = networks.build_generator(self.opt, input_nc, output_nc).to(self.device)
+        self.generator_names.append(name)
         return self.nets[name]
 
     def add_discriminator(self, name: str, input_nc: int) -> nn.Module:
@@ -122,7 +131,8 @@ class BaseModel:
         """Loss of discriminator `net_name` on a real batch and a (detached) fake batch.
 
         Returns 0.5 * (loss on real + loss on fake), plus the gradient penalty for wgangp. With
-        `batch_calls` both batches go through the discriminator in one call.
+        `batch_calls` both batches go through the discriminator in one call. The mean outputs on both go
+        to `self.d_outputs[net_name]` (logged as D/real_mean, D/fake_mean).
         """
         net = self.nets[net_name]
         fake = fake.detach()
@@ -130,6 +140,7 @@ class BaseModel:
             pred_real, pred_fake = self.batched_call(net, [real, fake])
         else:
             pred_real, pred_fake = net(real), net(fake)
+        self.d_outputs[net_name] = {"real_mean": _mean_output(pred_real), "fake_mean": _mean_output(pred_fake)}
         loss = 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
         if self.opt.gan_mode == "wgangp":
             loss = loss + losses.gradient_penalty(net, real, fake)

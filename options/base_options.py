@@ -70,7 +70,7 @@ class BaseOptions:
         g.add_argument("--preprocess", type=str, default="resize_and_crop", choices=["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"], help="how images are resized and cropped")
         g.add_argument("--no_flip", action="store_true", help="do not flip images horizontally for augmentation")
         g.add_argument("--skip_bad_images", action="store_true", help="skip unreadable image files (one warning line each, counted in a summary) instead of stopping with an error")
-        g.add_argument("--epoch", type=str, default="latest", help="which checkpoint to load: 'latest' or an epoch number")
+        g.add_argument("--epoch", type=str, default="latest", help="which checkpoint to load: 'latest', an epoch number, or 'best' (the first entry of best_k.json, see --save_top_k)")
         return parser
 
     # ------------------------------------------------------------------ building opt
@@ -179,7 +179,7 @@ def add_eval_options(parser: argparse.ArgumentParser, is_train: bool) -> argpars
     """Add the evaluation flags (train.py: --eval_freq and friends; test.py: --eval_metrics ...) to `parser`."""
     g = parser.add_argument_group("evaluation")
     if is_train:
-        g.add_argument("--eval_freq", type=int, default=0, help="epochs between held-out evaluations logged to TensorBoard as eval/* (0 = off)")
+        g.add_argument("--eval_freq", type=int, default=0, help="epochs between held-out evaluations logged to TensorBoard as val/* (0 = off)")
         g.add_argument("--eval_phase", type=str, default="test", help="held-out split for --eval_freq: <dataroot>/<eval_phase>A (unaligned) or <dataroot>/<eval_phase> (aligned)")
         g.add_argument("--eval_num", type=int, default=50, help="held-out images scored at each --eval_freq evaluation")
     else:

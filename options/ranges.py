@@ -61,6 +61,12 @@ RANGES = {
     # recipe options (models/augment.py, regularizers.py, networks/multiscale.py, perceptual.py)
     "num_D": Range(1, 6), "lambda_feat": AT_LEAST_0, "lambda_vgg": AT_LEAST_0, "lambda_r1": AT_LEAST_0,
     "r1_every": AT_LEAST_1, "ada_target": Range(0, 0.999), "ada_speed": POSITIVE,
+    # training controls (options/control_options.py)
+    "eval_every": AT_LEAST_0, "save_top_k": AT_LEAST_0, "early_stop_patience": AT_LEAST_0,
+    "early_stop_min_delta": AT_LEAST_0, "ema_decay": Range(0, 0.999999), "accum_steps": AT_LEAST_1,
+    "clip_grad_norm": AT_LEAST_0, "max_steps": AT_LEAST_0, "fast_dev_run": AT_LEAST_0,
+    "limit_train_batches": AT_LEAST_0, "overfit_batches": AT_LEAST_0, "profile": AT_LEAST_0,
+    "histogram_freq": AT_LEAST_0,
     # test.py and export.py
     "num_test": AT_LEAST_1, "max_side": Range(16), "tile": Range(16), "tile_overlap": AT_LEAST_0,
     "tile_stats_side": Range(16), "fps": POSITIVE, "num_check": AT_LEAST_1,

@@ -31,6 +31,7 @@ class TestOptions(BaseOptions):
         g.add_argument("--phase", type=str, default="test", help="data split when --dataroot is a dataset: <dataroot>/<phase>A, <dataroot>/<phase>")
         g.add_argument("--num_test", type=int, default=None, help="translate at most this many images (default: all)")
         g.add_argument("--eval", action="store_true", help="run networks in eval mode (BatchNorm running statistics, no dropout)")
+        g.add_argument("--use_ema", type=str, default="true", choices=["true", "false"], help="translate with the generator's EMA weights when the checkpoint has them (train.py --ema_decay); false = the raw trained weights")
 
         g = parser.add_argument_group("any size")
         g.add_argument("--max_side", type=int, default=None,

@@ -5,6 +5,7 @@ import models
 from models.base_model import ADAM_IMPLS
 from options.base_options import BaseOptions, add_eval_options
 from options.recipe_options import add_recipe_options, validate_recipe_options
+from options.control_options import add_control_options, validate_control_options
 from util.errors import UserError
 
 
@@ -48,7 +49,7 @@ class TrainOptions(BaseOptions):
         g.add_argument("--batched_calls", type=str, default="auto", choices=["auto", "off"], help="auto = run calls of one network that share weights as one call on the concatenated batch (CycleGAN's translation+identity+reconstruction, D on real+fake, CUT's encoder passes) where that is exact: --norm instance or none, not batch (batch statistics would mix); off = one call per image set, as in the reference")
         g.add_argument("--cudnn_benchmark", type=str, default="auto", choices=["auto", "on", "off"], help="let cuDNN pick the fastest convolution per input shape: auto = on when training crops to a fixed --crop_size")
         add_recipe_options(parser)
-        return add_eval_options(parser, is_train=True)
+        return add_control_options(add_eval_options(parser, is_train=True))
 
     def validate(self, opt: argparse.Namespace) -> None:
         """Check training-specific option combinations."""
@@ -61,6 +62,7 @@ class TrainOptions(BaseOptions):
         if not opt.continue_train and opt.epoch_count > opt.n_epochs + opt.n_epochs_decay:
             raise UserError(f"--epoch_count {opt.epoch_count} is past the last epoch ({opt.n_epochs + opt.n_epochs_decay} = "
                             f"--n_epochs + --n_epochs_decay): nothing would be trained; lower it or train longer")
+        validate_control_options(opt)
 
 
 def speed_options(opt: argparse.Namespace) -> dict:

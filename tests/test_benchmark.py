@@ -6,8 +6,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks import speed as benchmark
-from tests.helpers import build_nets
-from tests.helpers import user_error
+from benchmarks import training_controls
+from tests.helpers import build_nets, user_error
 
 
 def test_benchmark_writes_json_with_numbers(tmp_path, capsys):
@@ -88,3 +88,9 @@ def test_versus_baseline_alternates_checkouts_and_reports_spreads(tmp_path, caps
 def test_versus_baseline_needs_a_checkout(tmp_path, capsys):
     err = user_error(capsys, benchmark.main, ["--gpu_ids", "-1", "--baseline", str(tmp_path)])
     assert err.startswith("error: --baseline") and "benchmarks/speed.py" in err
+
+
+def test_training_controls_benchmark_skips_without_the_facades_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(training_controls, "FACADES", str(tmp_path / "absent"))
+    training_controls.main(["--work_dir", str(tmp_path / "work"), "--out", str(tmp_path / "out.json")])
+    assert "skipped: no facades data" in capsys.readouterr().out and not (tmp_path / "out.json").exists()

@@ -73,3 +73,28 @@ def test_recipe_options_under_ddp_match_one_process(tmp_path):
     built = build_nets("--dataroot", root, *FLAGS, *recipe)
     assert_same_networks(nets(ckpt / "single" / "1.pt"), nets(ckpt / "ddp" / "1.pt"), built)
     assert torch.load(ckpt / "ddp" / "1.pt", weights_only=True)["states"]["r1"]["steps"] == {"D_A": 2, "D_B": 2}
+
+
+def test_two_processes_share_early_stopping_best_k_and_ema_decisions(tmp_path):
+    root = tmp_path / "data"
+    for split, seed in (("trainA", 1), ("trainB", 2), ("testA", 3), ("testB", 4)):
+        write_images(root / split, 4 if split.startswith("train") else 2, size=(32, 32), seed=seed)
+    ckpt = tmp_path / "checkpoints"
+    # validation every iteration; nothing beats the first value by 1e9, so patience 1 stops at iteration 2
+    # torchrun rejects "--monitor" as an ambiguous abbreviation of its --monitor-interval: a --config file passes it
+    config = tmp_path / "monitor.json"
+    config.write_text('{"monitor": "val/l1"}')
+    controls = ["--n_epochs", "3", "--eval_every", "1", "--config", str(config), "--save_top_k", "1",
+                "--early_stop_patience", "1", "--early_stop_min_delta", "1e9", "--ema_decay", "0.9",
+                "--feature_extractor", "random_conv", "--kid_subsets", "2", "--target_dir", str(root / "testB")]
+    run_train(root, ckpt, "single", *FLAGS, "--batch_size", "2", *controls)
+    result = torchrun(root, ckpt, "ddp", *controls)
+    assert result.stdout.count("early stopping: val/l1") == 1       # rank 0 decided, every rank stopped
+    single, ddp = (torch.load(ckpt / n / "latest.pt", weights_only=True) for n in ("single", "ddp"))
+    assert single["total_iters"] == ddp["total_iters"] == 2
+    assert [e["total_iters"] for e in ddp["monitor"]["entries"]] == [e["total_iters"] for e in single["monitor"]["entries"]]
+    assert ddp["monitor"]["best"]["value"] == pytest.approx(single["monitor"]["best"]["value"], abs=1e-5)
+    assert ddp["monitor"]["bad_observations"] == single["monitor"]["bad_observations"] == 1
+    built = build_nets("--dataroot", root, *FLAGS)
+    assert_same_networks(single["ema"]["nets"], ddp["ema"]["nets"], {n: built[n] for n in ("G_A", "G_B")})
+    assert (ckpt / "ddp" / (ddp["monitor"]["entries"][0]["label"] + ".pt")).is_file()

@@ -128,8 +128,8 @@ def test_eval_freq_logs_held_out_metrics_without_changing_training(sample_run, t
     run_train(sample, tmp_path / "eval", "r", *common, "--eval_freq", "1", "--eval_num", "3",
               "--feature_extractor", "random_conv", "--kid_subsets", "2", "--target_dir", str(sample / "testB"))
     scalars, _, acc = tensorboard_events(str(tmp_path / "eval" / "r" / "tb"))
-    assert {"eval/psnr", "eval/ssim", "eval/l1", "eval/fid", "eval/kid"} <= scalars
-    assert [e.step for e in acc.Scalars("eval/psnr")] == [1, 2]
+    assert {"val/psnr", "val/ssim", "val/l1", "val/fid", "val/kid"} <= scalars
+    assert [e.step for e in acc.Scalars("val/psnr")] == [2, 4]       # logged at the iteration (2 per epoch)
     assert len(os.listdir(tmp_path / "eval" / "r" / "eval" / "epoch_2" / "images")) == 3
     plain = torch.load(tmp_path / "plain" / "r" / "latest.pt", weights_only=True)
     evaluated = torch.load(tmp_path / "eval" / "r" / "latest.pt", weights_only=True)
@@ -185,6 +185,6 @@ def test_eval_freq_without_fid_network_logs_paired_metrics(sample_run, tmp_path,
     run_train(sample, tmp_path, "r", "--max_dataset_size", "2", "--n_epochs", "2", "--eval_freq", "1", "--eval_num", "2",
               "--target_dir", str(sample / "testB"))
     scalars, _, acc = tensorboard_events(str(tmp_path / "r" / "tb"))
-    assert {"eval/psnr", "eval/ssim", "eval/l1"} <= scalars and "eval/fid" not in scalars
-    assert [e.step for e in acc.Scalars("eval/psnr")] == [1, 2]
+    assert {"val/psnr", "val/ssim", "val/l1"} <= scalars and "val/fid" not in scalars
+    assert [e.step for e in acc.Scalars("val/psnr")] == [2, 4]   # after epochs 1 and 2, at the iteration count
     assert capsys.readouterr().out.count("warning: FID/KID skipped") == 1   # once, not every evaluation

@@ -41,6 +41,8 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     write_images(root / "trainA", 4, seed=1)
     write_images(root / "trainB", 4, seed=2)
+    write_images(root / "testA", 2, seed=3)   # held out, for --eval_every (test_killed_run_with_training_controls...)
+    write_images(root / "testB", 2, seed=4)
     return root
 
 
@@ -107,3 +109,24 @@ def test_kill_during_checkpoint_write_keeps_previous_checkpoint(dataset, straigh
     assert previous["total_iters"] == 5
     run_train(dataset, ckpt, "run", *FLAGS, "--continue_train")
     assert_same_training_state(straight, load(run_dir / "latest.pt"))
+
+
+def test_killed_run_with_training_controls_resumes_with_the_same_decisions(dataset, tmp_path):
+    controls = ["--eval_every", "3", "--monitor", "val/l1", "--save_top_k", "2", "--ema_decay", "0.9",
+                "--feature_extractor", "random_conv", "--kid_subsets", "2", "--target_dir", str(dataset / "testB")]
+    run_train(dataset, tmp_path / "straight", "run", *FLAGS, *controls)
+    ckpt = tmp_path / "ckpt"
+    proc = start_faulty_run(dataset, ckpt, "pause", 4, *controls)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert 0 < load(ckpt / "run" / "latest.pt")["total_iters"] < ITERS
+    run_train(dataset, ckpt, "run", *FLAGS, *controls, "--continue_train")
+    straight, resumed = load(tmp_path / "straight" / "run" / "latest.pt"), load(ckpt / "run" / "latest.pt")
+    assert_same_training_state(straight, resumed)
+    assert straight["monitor"] == resumed["monitor"] and len(straight["monitor"]["entries"]) == 2
+    assert straight["ema"]["updates"] == resumed["ema"]["updates"] == ITERS
+    for net, weights in straight["ema"]["nets"].items():
+        for key, value in weights.items():
+            assert torch.equal(value, resumed["ema"]["nets"][net][key]), f"EMA {net}.{key} differs"
+    index = [(d / "run" / "best_k.json").read_text() for d in (tmp_path / "straight", ckpt)]
+    assert index[0] == index[1]

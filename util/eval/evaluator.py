@@ -1,7 +1,7 @@
 """Scoring translated images: paired metrics against ground truth and FID/KID against the real domain.
 
 `Evaluator` scores lists of image files; `ResultsEvaluator` is test.py --eval_metrics (metrics.json next
-to the results); `TrainingEvaluator` is train.py --eval_freq (held-out scores in TensorBoard). The
+to the results); `TrainingEvaluator` is train.py --eval_freq / --eval_every (held-out scores in TensorBoard as val/*). The
 command line is `python -m util.eval` (util/eval/__main__.py).
 """
 import copy
@@ -205,13 +205,15 @@ class TrainingEvaluator:
         """True when an evaluation is due after `epoch`."""
         return self.every > 0 and epoch % self.every == 0
 
-    def evaluate(self, generator: torch.nn.Module, epoch: int) -> Dict[str, float]:
+    def evaluate(self, generator: torch.nn.Module, epoch: int, tag: Optional[str] = None) -> Dict[str, float]:
         """Translate the held-out images with a copy of `generator` and return their metrics.
+
+        Outputs go to <out_root>/<tag> (default epoch_<epoch>; train.py --eval_every uses iter_<n>).
 
         A copy in the generator's own mode runs under a forked RNG, so evaluating changes neither
         the training networks (BatchNorm statistics) nor the random stream of the training run.
         """
-        out_dir = os.path.join(self.out_root, f"epoch_{epoch}")
+        out_dir = os.path.join(self.out_root, tag or f"epoch_{epoch}")
         device = next(generator.parameters()).device
         preds, targets = [], []
         devices = [device] if device.type == "cuda" else []

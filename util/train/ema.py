@@ -3,8 +3,8 @@
 After every update: ema = d * ema + (1 - d) * weights for every parameter, with the warm-up
 d = min(--ema_decay, (1 + n) / (10 + n)) after n updates, so early averages are not dominated by the
 random initialisation. Buffers (BatchNorm running statistics) are copied from the trained network, not
-averaged: they describe activations of the current weights and there is no recalibration pass. Every
-DDP rank holds identical weights after a step, so every rank computes the same average.
+averaged: there is no recalibration pass. Every DDP rank holds identical weights after a step, so every
+rank computes the same average.
 """
 import copy
 from typing import Dict
@@ -14,15 +14,15 @@ from torch import nn
 
 
 class GeneratorEMA:
-    """Averaged copies of the networks `nets` (name -> module), e.g. {'G': generator}; `nets` stay untouched."""
+    """Averaged copies of the networks `nets` (name -> module, e.g. the generators), in their mode."""
 
     def __init__(self, nets: Dict[str, nn.Module], decay: float):
         self.decay = decay
         self.updates = 0
-        self.nets = {name: copy.deepcopy(net).eval().requires_grad_(False) for name, net in nets.items()}
+        self.nets = {name: copy.deepcopy(net).requires_grad_(False) for name, net in nets.items()}
 
     def current_decay(self) -> float:
-        """The decay used by the next update (the warm-up value until it reaches --ema_decay)."""
+        """The decay of the next update (the warm-up value until it reaches --ema_decay)."""
         return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
