@@ -204,3 +204,16 @@ def test_16bit_outputs_are_scored_at_full_precision(tmp_path):
     assert abs(float(decoded.unit(1).max()) - 1.0) < 1e-6
     scores = compare_folders(str(tmp_path / "pred"), str(tmp_path / "target"))
     assert scores["psnr"] > 45 and scores["l1"] < 0.002
+
+
+def test_tiny_image_in_an_evaluation_folder_is_refused_by_name(tmp_path, capsys):
+    from util.eval import __main__ as eval_cli
+    for folder, colour in (("pred", (10, 20, 30)), ("target", (10, 20, 31))):
+        os.makedirs(tmp_path / folder)
+        Image.new("RGB", (16, 16), colour).save(tmp_path / folder / "big.png")
+        Image.new("RGB", (1, 1), colour).save(tmp_path / folder / "tiny.png")
+    with pytest.raises(SystemExit) as info:
+        eval_cli.main(["--pred", str(tmp_path / "pred"), "--target", str(tmp_path / "target"), "--gpu_ids", "-1"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and "Traceback" not in err
+    assert err.startswith("error: ") and "tiny.png is 1x1" in err and "11x11" in err

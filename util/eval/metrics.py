@@ -84,6 +84,9 @@ def score_pairs(preds: List[str], targets: List[str], device: torch.device = tor
         if pred.shape != target.shape:
             raise UserError(f"{pred_path} is {pred.shape[2]}x{pred.shape[1]} but its target {target_path} is "
                             f"{target.shape[2]}x{target.shape[1]}")
+        if min(pred.shape[1:]) < SSIM_WINDOW:
+            raise UserError(f"{pred_path} is {pred.shape[2]}x{pred.shape[1]}: paired metrics (SSIM) need at least "
+                            f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels; remove it from the folder or translate it larger")
         values = paired_scores(pred[None].to(device), target[None].to(device))
         scores.append({name: float(v[0]) for name, v in values.items()})
     return scores
