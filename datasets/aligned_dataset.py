@@ -17,7 +17,8 @@ class AlignedDataset(BaseDataset):
 
     Both halves get the same crop/flip so they stay pixel-aligned; ``opt.direction == 'BtoA'``
     swaps them. Returns ``{'A': (input_nc, H, W), 'B': (output_nc, H, W), 'A_paths': str,
-    'B_paths': str}`` with tensors in [-1, 1] and both paths naming the A|B file.
+    'B_paths': str}`` with tensors as `BaseDataset` describes (uint8 in training, [-1, 1] floats at test
+    time) and both paths naming the A|B file.
     """
 
     def __init__(self, opt):

@@ -8,7 +8,7 @@ from torch.utils.data import Dataset
 
 from datasets.bad_images import SKIPPED_KEY, warn_skipped
 from util.image_io import BadImageError, DecodedImage, read_image
-from datasets.transforms import apply_transform, check_preprocess_options, sample_params
+from datasets.transforms import apply_transform, augment_uint8, check_preprocess_options, sample_params
 from util.device import derive_seed
 from util.errors import UserError
 
@@ -21,7 +21,11 @@ class BaseDataset(Dataset):
     """Base class for datasets; subclasses implement `__len__` and `get_item`.
 
     ``dataset[item]`` accepts a plain index or an ``(index, sample_seed)`` tuple as yielded by
-    `datasets.sampler.ResumableSampler`, and returns a dict of tensors and paths.
+    `datasets.sampler.ResumableSampler`, and returns a dict of tensors and paths. Training images are
+    uint8 (C, H, W) in [0, 255], decoded and augmented in the DataLoader workers and normalised on the
+    device by `BaseModel.set_input` (`util.image_io.to_model_range`); test-time images (test.py, the
+    evaluator, export.py; off the hot path) are float (C, H, W) in [-1, 1], full precision with
+    --preprocess none.
     """
 
     def __init__(self, opt):
@@ -80,7 +84,7 @@ class BaseDataset(Dataset):
 
     def load_transformed(self, path: str, grayscale: bool,
                          generator: Optional[torch.Generator]) -> Tuple[torch.Tensor, DecodedImage]:
-        """Load the image at ``path``; return it augmented with fresh params, (C, H, W) in [-1, 1], and the decoded file.
+        """Load the image at ``path``; return it augmented with fresh params (see `transform`) and the decoded file.
 
         At test time with --preprocess none the tensor keeps the source's full precision (16-bit and
         float files are not rounded to 8 bits), since nothing resizes it.
@@ -92,7 +96,10 @@ class BaseDataset(Dataset):
 
     def transform(self, img: Image.Image, grayscale: bool, generator: Optional[torch.Generator],
                   params: Optional[Dict] = None) -> torch.Tensor:
-        """Apply `apply_transform` to ``img`` with ``params`` (drawn from ``generator`` if None)."""
-        if params is None and self.is_train:
+        """Augment ``img`` with ``params`` (drawn from ``generator`` if None): in training a uint8 (C, H, W)
+        in [0, 255] (`augment_uint8`), at test time a float (C, H, W) in [-1, 1] (`apply_transform`)."""
+        if not self.is_train:
+            return apply_transform(img, self.opt, params, grayscale, self.is_train)
+        if params is None:
             params = sample_params(self.opt, img.size, generator)
-        return apply_transform(img, self.opt, params, grayscale, self.is_train)
+        return augment_uint8(img, self.opt, params, grayscale, self.is_train)

@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 
 from util.errors import UserError
-from util.image_io import image_size
+from util.image_io import image_size, to_model_range
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 _CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
@@ -89,6 +89,14 @@ def sample_params(opt, size: Tuple[int, int], generator: torch.Generator) -> Dic
 def apply_transform(img: Image.Image, opt, params: Dict, grayscale: bool, is_train: bool) -> torch.Tensor:
     """Preprocess ``img`` per ``opt.preprocess`` and return a float tensor (C, H, W) in [-1, 1].
 
+    `augment_uint8` with `util.image_io.to_model_range` applied: the two give the same values.
+    """
+    return to_model_range(augment_uint8(img, opt, params, grayscale, is_train))
+
+
+def augment_uint8(img: Image.Image, opt, params: Dict, grayscale: bool, is_train: bool) -> torch.Tensor:
+    """Preprocess ``img`` per ``opt.preprocess`` and return a uint8 tensor (C, H, W) in [0, 255].
+
     C is 1 if ``grayscale`` else 3. In training the crop position and flip come from ``params``
     (see `sample_params`; flipping also needs ``opt.no_flip`` False); otherwise the crop is
     centred, nothing is flipped and ``params`` may be None. At test time ``none`` keeps the exact
@@ -110,7 +118,7 @@ def apply_transform(img: Image.Image, opt, params: Dict, grayscale: bool, is_tra
         img = TF.crop(img, y, x, size, size)
     if is_train and not opt.no_flip and params["flip"]:
         img = TF.hflip(img)
-    return TF.to_tensor(img) * 2.0 - 1.0
+    return TF.pil_to_tensor(img)
 
 
 def check_stackable_sizes(opt, domains: Dict[str, Tuple[List[str], int]]) -> None:

@@ -18,7 +18,7 @@ class UnalignedDataset(BaseDataset):
     Item i gives A image i (mod len A) and a B image chosen by the item's generator (or i mod len B
     with ``opt.serial_batches``); each gets its own crop/flip. With ``opt.direction == 'BtoA'`` the
     folders are swapped. Returns ``{'A': (input_nc, H, W), 'B': (output_nc, H, W), 'A_paths': str,
-    'B_paths': str}`` with tensors in [-1, 1]; the length is max(len A, len B).
+    'B_paths': str}`` with tensors as `BaseDataset` describes (uint8 in training); the length is max(len A, len B).
     """
 
     def __init__(self, opt):

@@ -12,6 +12,7 @@ from models.augment import DiscriminatorAugment
 from models.image_pool import ImagePool
 from models.regularizers import LazyR1
 from util.errors import UserError
+from util.image_io import to_model_range
 
 
 ADAM_IMPLS = ("auto", "fused", "foreach", "for_loop")
@@ -185,11 +186,14 @@ class BaseModel:
         """
 
     def set_input(self, batch: Dict) -> None:
-        """Keep the batch's image tensors on the device as attributes `real_A`, `real_B`."""
+        """Keep the batch's images (N, C, H, W) on the device as float attributes `real_A`, `real_B` in [-1, 1].
+
+        uint8 training batches are copied as uint8 and normalised after the copy (`to_model_range`).
+        """
         layout = torch.channels_last if self.opt.channels_last else torch.contiguous_format
         copy = dict(device=self.device, non_blocking=self.device.type == "cuda", memory_format=layout)
-        self.real_A = batch["A"].to(**copy)
-        self.real_B = batch["B"].to(**copy) if "B" in batch else None
+        self.real_A = to_model_range(batch["A"].to(**copy))
+        self.real_B = to_model_range(batch["B"].to(**copy)) if "B" in batch else None
 
     def forward(self) -> None:
         """Compute the fakes of the current batch."""

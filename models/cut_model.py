@@ -16,6 +16,7 @@ from models.networks import init_weights
 from models.networks.feature_heads import F_HEADS
 from models.patchnce import patch_nce_loss
 from util.errors import UserError
+from util.image_io import to_model_range
 
 
 def parse_bool(text: str) -> bool:
@@ -97,7 +98,7 @@ class CUTModel(BaseModel):
         if not self.is_train:
             return
         with torch.no_grad():
-            feats = self.nets["G"](batch["A"][:1].to(self.device), layer_ids=self.nce_layers)
+            feats = self.nets["G"](to_model_range(batch["A"][:1].to(self.device)), layer_ids=self.nce_layers)
         head = self.nets["F"].build([f.shape[1] for f in feats])
         self.nets["F"] = init_weights(head, self.opt.init_type, self.opt.init_gain).to(self.device)
         self.add_optimizer("G", ["G", "F"])

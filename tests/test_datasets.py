@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from datasets import DATASETS, create_dataset
-from util.image_io import find_images, load_image
+from util.image_io import find_images, load_image, to_model_range
 from datasets.make_sample import main as make_sample_main
 from datasets.make_sample import render_scene, to_domain_b
 from datasets.sampler import ResumableSampler
@@ -57,11 +57,49 @@ def test_unaligned_shapes_range_paths(unaligned_root):
     item = ds[0]
     assert item["A"].shape == (3, 16, 16) and item["B"].shape == (1, 16, 16)
     for key in "AB":
-        assert item[key].dtype == torch.float32
-        assert item[key].min() >= -1 and item[key].max() <= 1
+        assert item[key].dtype == torch.uint8   # training items: normalised on the device by set_input
     assert os.path.basename(item["A_paths"]) == "a000.png"
     assert os.path.basename(item["B_paths"]).startswith("b")
-    assert torch.allclose(item["A"][0], torch.ones(16, 16)) and torch.allclose(item["A"][2], -torch.ones(16, 16))
+    assert torch.equal(item["A"][0], torch.full((16, 16), 255, dtype=torch.uint8))
+    assert torch.equal(item["A"][2], torch.zeros(16, 16, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("mode", ["unaligned", "aligned"])
+def test_uint8_batches_normalise_to_the_float_pipeline_exactly(tmp_path, mode):
+    """Training batches leave the workers as uint8; to_model_range (set_input's step on the device) must give
+    bit-for-bit the old pipeline's floats: torchvision's to_tensor of the augmented PIL image, * 2 - 1."""
+    import torchvision.transforms.functional as TF
+    from datasets.transforms import augment_uint8
+    if mode == "aligned":
+        rng = np.random.default_rng(3)
+        os.makedirs(tmp_path / "train")
+        for i in range(3):
+            noise_image(rng, 44, 22).save(tmp_path / "train" / f"ab{i}.png")
+    else:
+        write_images(tmp_path / "trainA", 3, size=(27, 19))
+        write_images(tmp_path / "trainB", 3, size=(31, 23))
+    opt = make_opt(tmp_path, dataset_mode=mode, load_size=22, crop_size=12, serial_batches=True)  # no B draw first
+    ds = create_dataset(opt)
+    items = [ds[(i, 10 + i)] for i in range(3)]
+    batch = torch.utils.data.default_collate(items)
+    assert batch["A"].dtype == torch.uint8 and batch["A"].shape == (3, 3, 12, 12)
+    normalised = to_model_range(batch["A"])
+    assert normalised.dtype == torch.float32 and normalised.min() >= -1 and normalised.max() <= 1
+    # The old float path, per image, from the same decoded file and the same augmentation draw.
+    expected = []
+    for i, item in enumerate(items):
+        img = load_image(item["A_paths"], grayscale=False)
+        if mode == "aligned":
+            img = img.crop((0, 0, img.size[0] // 2, img.size[1]))
+        params = sample_params(opt, img.size, ds.resolve_item((i, 10 + i))[1])
+        uint8 = augment_uint8(img, opt, params, False, True)
+        assert torch.equal(uint8, item["A"])
+        old = TF.to_tensor(TF.to_pil_image(uint8)) * 2.0 - 1.0   # the augmented PIL image, as before
+        assert torch.equal(apply_transform(img, opt, params, False, True), old)
+        expected.append(old)
+    assert torch.equal(normalised, torch.stack(expected))
+    assert normalised.unique().numel() > 100   # real noise images, not a constant
+    assert to_model_range(normalised) is normalised   # floats (test-time items) pass unchanged
 
 
 def test_unaligned_serial_vs_random_pairing(unaligned_root):
@@ -107,7 +145,7 @@ def test_aligned_btoa_swaps_halves(tmp_path):
     ab.paste((0, 0, 255), (16, 0, 32, 16))
     ab.save(tmp_path / "train" / "ab.png")
     item = create_dataset(make_opt(tmp_path, dataset_mode="aligned", direction="BtoA", crop_size=8))[0]
-    assert item["A"][2].mean() > 0.9 and item["B"][0].mean() > 0.9  # A is the blue (right) half
+    assert item["A"][2].min() == 255 and item["B"][0].min() == 255  # A is the blue (right) half
 
 
 def test_single_dataset_folder_file_and_test_mode(tmp_path):

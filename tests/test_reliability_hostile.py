@@ -20,7 +20,7 @@ from options.ranges import RANGES, numeric_actions
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tests.helpers import ROOT_DIR, error_line, run_test, run_train, write_images
-from util.image_io import find_images
+from util.image_io import find_images, to_model_range
 
 
 def snapshot(folder):
@@ -246,7 +246,7 @@ def test_32bit_tiffs_read_the_same_for_training_and_test(tmp_path, kind):
     common = ["--dataroot", str(tmp_path), "--input_nc", "1", "--gpu_ids", "-1"]
     train_opt = TrainOptions().parse(common + ["--preprocess", "none", "--no_flip"])
     test_opt = TestOptions().parse(common + ["--dataset_mode", "single", "--dataroot", str(tmp_path / "trainA")])
-    seen_in_training = create_dataset(train_opt)[0]["A"]
+    seen_in_training = to_model_range(create_dataset(train_opt)[0]["A"])   # uint8 until set_input
     seen_in_test = create_dataset(test_opt)[0]["A"]
     full_scale = 65535 if kind == "int32" else 1   # 32-bit integers within 16 bits are read as 16-bit
     expected = torch.from_numpy(values.astype(np.float32) / full_scale)[None] * 2 - 1

@@ -198,6 +198,18 @@ def _unit_range(values: np.ndarray, mode: str) -> np.ndarray:
     return (values - low) / max(high - low, 1e-12)
 
 
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """Images as the networks take them: uint8 (..., C, H, W) in [0, 255] -> float32 in [-1, 1]; floats pass unchanged.
+
+    Training batches leave the DataLoader workers as uint8 (a quarter of the float bytes to collate, pin
+    and copy) and are normalised here, on the device, after the copy. The arithmetic is torchvision's
+    `to_tensor` (float32, divided by 255) then * 2 - 1, so the result equals the old float pipeline exactly.
+    """
+    if images.dtype != torch.uint8:
+        return images
+    return images.to(torch.float32).div(255) * 2.0 - 1.0
+
+
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     """(C, H, W) tensor in [-1, 1] with C = 1 or 3 -> 8-bit PIL image ('L' or 'RGB')."""
     array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
