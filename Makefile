@@ -27,7 +27,7 @@ sample: venv
 demo: sample
 	@start=$$(date +%s); \
 	$(PY) -m util.eval --pred $(SAMPLE)/testA --target $(SAMPLE)/testB --label "identity (input vs answer)" && \
-	$(PY) train.py --config experiments/sample_cyclegan.json --dataroot $(SAMPLE) --name $(DEMO_NAME) --gpu_ids -1 && \
+	$(PY) train.py --config experiments/sample_cyclegan.json --dataroot $(SAMPLE) --name $(DEMO_NAME) --gpu_ids -1 --overwrite && \
 	$(PY) test.py --dataroot $(SAMPLE) --name $(DEMO_NAME) --gpu_ids -1 && \
 	$(PY) -m util.eval --pred results/$(DEMO_NAME)/test_latest/images --target $(SAMPLE)/testB --label "after training" && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s" && \
