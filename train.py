@@ -122,7 +122,7 @@ def make_training_evaluator(opt, device: torch.device) -> TrainingEvaluator:
         raise UserError(f"--eval_freq {opt.eval_freq}: no held-out split '{opt.eval_phase}' in {opt.dataroot}; "
                         f"add one, choose it with --eval_phase, or pass --eval_freq 0")
     return TrainingEvaluator(Evaluator(device, **evaluator_options(opt)), create_dataset(held_out), translate,
-                             os.path.join(opt.checkpoints_dir, opt.name, "eval"), opt.eval_freq,
+                             os.path.join(opt.checkpoints_dir, opt.name, "eval"),
                              real_dir=opt.fid_real_dir or real_dir, target_dir=opt.target_dir)
 
 

@@ -23,6 +23,8 @@ from util.output_files import output_file
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 _SKIP_HINT = "remove it or pass --skip_bad_images"
+# What Pillow raises for a file it cannot open or decode (truncated, not an image, too large).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -94,7 +96,7 @@ def image_size(path: str) -> "Tuple[int, int] | None":
         with Image.open(path) as img:
             width, height = img.size
             rotated = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+    except DECODE_ERRORS:
         return None
     return (height, width) if rotated else (width, height)
 
@@ -152,7 +154,7 @@ def read_image(path: str) -> DecodedImage:
             return _decode(path, img)
     except BadImageError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
+    except DECODE_ERRORS as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         raise BadImageError(path, reason) from err
 

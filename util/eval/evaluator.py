@@ -181,7 +181,7 @@ class ResultsEvaluator:
 
 
 class TrainingEvaluator:
-    """train.py --eval_freq: translates a held-out dataset every few epochs and scores it.
+    """train.py --eval_freq / --eval_every: translates a held-out dataset and scores it (train.py decides when).
 
     `dataset` yields {'A', 'A_paths'} items (and 'B' for aligned pairs, which then give both the paired
     metrics and the FID/KID reference); otherwise FID/KID use `real_dir` and paired metrics need
@@ -192,18 +192,13 @@ class TrainingEvaluator:
     def __init__(self, evaluator: Evaluator, dataset,
                  translate: Callable,                # (generator, images) -> outputs at the input size
                  out_root: str,                      # <checkpoints_dir>/<name>/eval
-                 every: int,                         # --eval_freq: epochs between evaluations
                  real_dir: Optional[str] = None,     # real target-domain images for FID/KID
                  target_dir: Optional[str] = None):  # --target_dir: paired ground truth for unaligned data
         self.evaluator, self.dataset, self.translate = evaluator, dataset, translate
-        self.out_root, self.every = out_root, every
+        self.out_root = out_root
         self.real_dir, self.target_dir = real_dir, target_dir
         if real_dir:
             evaluator.extractor()  # fail (or warn) before training if the feature network cannot be built
-
-    def due(self, epoch: int) -> bool:
-        """True when an evaluation is due after `epoch`."""
-        return self.every > 0 and epoch % self.every == 0
 
     def evaluate(self, generator: torch.nn.Module, epoch: int, tag: Optional[str] = None) -> Dict[str, float]:
         """Translate the held-out images with a copy of `generator` and return their metrics.
