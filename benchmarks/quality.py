@@ -30,7 +30,7 @@ import torch
 import test as test_script
 import train as train_script
 from datasets.make_sample import make_sample
-from datasets.source import direction_sides
+from datasets.source import direction_sides, results_subfolder
 from util.checkpoint import Checkpointer
 from util.device import select_device
 from util.errors import UserError, exit_on_user_error
@@ -124,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     test_script.main(["--dataroot", data, "--name", args.name, "--checkpoints_dir", ckpt, "--results_dir", results,
                       "--gpu_ids", args.gpu_ids, "--num_threads", "0", *direction, *eval_flags])
     test_seconds = time.perf_counter() - start
-    out_dir = os.path.join(results, args.name, "test_latest")
+    out_dir = os.path.join(results, args.name, results_subfolder("test", "latest", options.get("direction", "AtoB")))
     with open(os.path.join(out_dir, "metrics.json")) as f:
         trained = json.load(f)["metrics"]
 

@@ -78,6 +78,11 @@ def _split_folders(dataroot: str, phase: str) -> List[str]:
             or (n[-1:] in other and n[:-1] + other[n[-1]] in names)]
 
 
+def results_subfolder(phase: str, epoch: str, direction: str) -> str:
+    """The name of test.py's output folder under <results_dir>/<name>: <phase>_<epoch>, + _BtoA for BtoA runs."""
+    return f"{phase}_{epoch}" + ("_BtoA" if direction == "BtoA" else "")
+
+
 def results_folder(results_dir: str, name: str, phase: str, epoch: str, direction: str, inputs: str) -> str:
     """test.py's output folder <results_dir>/<name>/<phase>_<epoch>[_BtoA], checked against the inputs.
 
@@ -85,7 +90,7 @@ def results_folder(results_dir: str, name: str, phase: str, epoch: str, directio
     the folder and `inputs` (--dataroot) lie inside one another: outputs would overwrite or mix with the
     inputs.
     """
-    out_dir = os.path.join(results_dir, name, f"{phase}_{epoch}" + ("_BtoA" if direction == "BtoA" else ""))
+    out_dir = os.path.join(results_dir, name, results_subfolder(phase, epoch, direction))
     real_out, real_in = os.path.realpath(out_dir), os.path.realpath(inputs)
     for inner, outer in ((real_out, real_in), (real_in, real_out)):
         if os.path.commonpath([inner, outer]) == outer:
