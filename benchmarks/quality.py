@@ -116,7 +116,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                        *direction, *budget, *train_extra])
     train_seconds = time.perf_counter() - start
     options = Checkpointer(os.path.join(ckpt, args.name)).options()
-    source_side, target_side = direction_sides(options.get("direction", "AtoB"))
+    trained_direction = options.get("direction", "AtoB")   # test.py reads it from the run's opt.json too
+    source_side, target_side = direction_sides(trained_direction)
     target_dir = os.path.join(data, "test" + target_side)
     eval_flags = ["--eval_metrics", "--feature_extractor", extractor, "--label_palette", args.label_palette,
                   *(["--target_dir", target_dir] if os.path.isdir(target_dir) else [])]
@@ -124,7 +125,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     test_script.main(["--dataroot", data, "--name", args.name, "--checkpoints_dir", ckpt, "--results_dir", results,
                       "--gpu_ids", args.gpu_ids, "--num_threads", "0", *direction, *eval_flags])
     test_seconds = time.perf_counter() - start
-    out_dir = os.path.join(results, args.name, results_subfolder("test", "latest", options.get("direction", "AtoB")))
+    out_dir = os.path.join(results, args.name, results_subfolder("test", "latest", trained_direction))
     with open(os.path.join(out_dir, "metrics.json")) as f:
         trained = json.load(f)["metrics"]
 

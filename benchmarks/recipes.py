@@ -34,7 +34,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import test as test_script
 import train as train_script
 from models import create_model
+from datasets.source import results_subfolder
 from options.train_options import TrainOptions
+from util.checkpoint import Checkpointer
 from util.errors import UserError, exit_on_user_error
 from util.image_io import find_images
 
@@ -136,7 +138,8 @@ def train_and_score(name: str, flags: List[str], work: str, test_flags: List[str
         train_script.main([*COMMON, *flags, "--name", name, "--checkpoints_dir", ckpt])
     test_script.main(["--name", name, "--checkpoints_dir", ckpt, "--results_dir", results, "--gpu_ids", "-1",
                       "--num_threads", "0", "--eval_metrics", "--feature_extractor", "random_conv", *test_flags])
-    out_dir = os.path.join(results, name, "test_latest")
+    direction = Checkpointer(os.path.join(ckpt, name)).options().get("direction", "AtoB")
+    out_dir = os.path.join(results, name, results_subfolder("test", "latest", direction))
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)["metrics"]
     state = torch.load(os.path.join(ckpt, name, "latest.pt"), map_location="cpu", weights_only=True)
